@@ -1,0 +1,63 @@
+/// One dataplane worker: the stage pipeline of a site, its counters, clock and trace log.
+///
+/// The stages are stored as concrete values and called in a fixed order, so dispatch is static and the
+/// whole batch goes through one stage before the next (VPP's vector model). Later stages (conntrack,
+/// security groups, NAT, load balancing, VPN) slot in between the router and egress.
+public struct Dataplane {
+    public let config: DataplaneConfig
+    public private(set) var counters: Counters
+    public var context: StageContext
+
+    private var classify = ClassifyStage()
+    private var antiSpoof: AntiSpoofStage
+    private var arp: ARPResponderStage
+    private var router: RouterStage
+    private var local: LocalStage
+    private var egress: EgressStage
+
+    public init(config: DataplaneConfig, seed: UInt64 = 0) {
+        self.config = config
+        counters = Counters(portCount: config.ports.count)
+        context = StageContext(seed: seed)
+        antiSpoof = AntiSpoofStage(config: config)
+        arp = ARPResponderStage(config: config)
+        router = RouterStage(config: config)
+        local = LocalStage(config: config)
+        egress = EgressStage(config: config)
+    }
+
+    /// Runs every stage over the batch and counts the outcome. Afterwards every packet of the batch is
+    /// decided: `.forward` on `outPort` or `.drop` with a reason.
+    public mutating func process(_ batch: inout PacketBatch) {
+        let inputs = batch.inputCount
+        if inputs == 0 { return }
+        context.now = batch.meta[inputs - 1].timestamp
+        for i in 0..<inputs {
+            counters.countIn(port: batch.meta[i].inPort, bytes: Int(batch.meta[i].length))
+        }
+        classify.process(&batch, &context)
+        antiSpoof.process(&batch, &context)
+        arp.process(&batch, &context)
+        router.process(&batch, &context)
+        local.process(&batch, &context)
+        egress.process(&batch, &context)
+        for i in 0..<batch.count {
+            switch batch.meta[i].verdict {
+            case .forward:
+                counters.countOut(port: batch.meta[i].outPort, bytes: Int(batch.meta[i].length))
+            case .drop:
+                counters.countDrop(batch.meta[i].drop)
+            case .pending:
+                // A packet no stage decided is a bug, but never a crash: count it as unrouted.
+                batch.drop(i, .noRoute)
+                counters.countDrop(.noRoute)
+            }
+        }
+    }
+
+    /// Counts a packet the I/O side refused before it reached a batch (too large, unknown link layer).
+    public mutating func countRejectedInput(port: UInt16, bytes: Int, reason: DropReason) {
+        counters.countIn(port: port, bytes: bytes)
+        counters.countDrop(reason)
+    }
+}

@@ -1,0 +1,86 @@
+import NimbusWire
+
+/// How a network hands out addresses: private behind a NAT gateway, or public on every instance.
+public enum NetworkMode: String, Sendable {
+    case natPrivate = "nat-private"
+    case publicIP = "public-ip"
+}
+
+/// The compiled, validated description of one site that the dataplane runs. It knows nothing of YAML:
+/// `NimbusTopology` builds it from a topology file, tests build it by hand.
+public struct DataplaneConfig: Sendable {
+    public struct Network: Sendable {
+        public var name: String
+        public var cidr: IPv4CIDR
+        public var mode: NetworkMode
+        public init(name: String, cidr: IPv4CIDR, mode: NetworkMode) {
+            self.name = name
+            self.cidr = cidr
+            self.mode = mode
+        }
+    }
+
+    public struct Subnet: Sendable {
+        public var name: String
+        public var network: Int
+        public var cidr: IPv4CIDR
+        /// The subnet's first host: the router's address in it.
+        public var gateway: IPv4Address { cidr.firstHost }
+        public init(name: String, network: Int, cidr: IPv4CIDR) {
+            self.name = name
+            self.network = network
+            self.cidr = cidr
+        }
+    }
+
+    /// A port of the dataplane. Port 0 is always the internet uplink; the others are instances.
+    public struct Port: Sendable {
+        public var name: String
+        /// The MAC of the machine on the other end of the port (instance MAC, or the upstream router).
+        public var peerMAC: MACAddress
+        /// The instance's address (its private address in a nat-private network); unused for the uplink.
+        public var ip: IPv4Address
+        public var subnet: Int
+        public var network: Int
+        public var publicIP: IPv4Address?
+
+        public init(name: String, peerMAC: MACAddress, ip: IPv4Address, subnet: Int, network: Int,
+                    publicIP: IPv4Address? = nil) {
+            self.name = name
+            self.peerMAC = peerMAC
+            self.ip = ip
+            self.subnet = subnet
+            self.network = network
+            self.publicIP = publicIP
+        }
+    }
+
+    public static let internetPort: UInt16 = 0
+
+    public var name: String
+    public var routerMAC: MACAddress
+    public var networks: [Network]
+    public var subnets: [Subnet]
+    /// `ports[0]` is the internet uplink.
+    public var ports: [Port]
+    /// Public addresses the site owns besides instance addresses (NAT pools, load-balancer VIPs,
+    /// VPN endpoints): the dataplane answers ARP for them on the uplink.
+    public var extraPublicAddresses: [IPv4Address]
+
+    public init(name: String, routerMAC: MACAddress, upstreamMAC: MACAddress, networks: [Network],
+                subnets: [Subnet], instances: [Port], extraPublicAddresses: [IPv4Address] = []) {
+        self.name = name
+        self.routerMAC = routerMAC
+        self.networks = networks
+        self.subnets = subnets
+        self.ports = [Port(name: "internet", peerMAC: upstreamMAC, ip: .any, subnet: -1, network: -1)] + instances
+        self.extraPublicAddresses = extraPublicAddresses
+    }
+
+    public var upstreamMAC: MACAddress { ports[0].peerMAC }
+
+    /// The port index of a port name, if any.
+    public func port(named name: String) -> UInt16? {
+        ports.firstIndex { $0.name == name }.map { UInt16($0) }
+    }
+}

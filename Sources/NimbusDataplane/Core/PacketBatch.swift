@@ -1,0 +1,184 @@
+/// What the pipeline has decided for a packet so far.
+public enum Verdict: UInt8, Sendable {
+    /// Still travelling through the stages.
+    case pending
+    /// Leaves on `outPort`.
+    case forward
+    /// Dropped with `drop` as the reason.
+    case drop
+}
+
+/// Per-packet metadata, kept beside (not inside) the packet bytes, as VPP keeps its buffer metadata.
+/// Offsets are relative to the frame start.
+public struct PacketMeta: Sendable {
+    /// Frame start within the batch arena.
+    public var offset: UInt32
+    public var length: UInt32
+    /// Allocation bounds within the arena: [start, end). Headroom is offset - start.
+    public var allocStart: UInt32
+    public var allocEnd: UInt32
+    /// Capture time in nanoseconds.
+    public var timestamp: UInt64
+    public var inPort: UInt16
+    public var outPort: UInt16
+    public var verdict: Verdict
+    public var ipProtocol: UInt8
+    public var drop: DropReason
+    public var etherType: UInt16
+    public var l3Offset: UInt16
+    public var l4Offset: UInt16
+    /// Index of a packet the pipeline generated in answer to this one (an ICMP error), or `noChild`.
+    public var child: UInt16
+    /// Set by the router: the hop crosses a router boundary, so TTL is decremented.
+    public var routed: Bool
+    /// The first fragment or an unfragmented datagram: the L4 header is present.
+    public var hasL4: Bool
+
+    public static let noChild: UInt16 = .max
+}
+
+/// A vector of packets processed together by every stage, with all bytes in one arena.
+///
+/// Packets are appended by the I/O side (replay, bench, live), processed in place by the stages, then
+/// drained. Each packet gets `headroom` bytes in front (to prepend headers without moving the payload)
+/// and `tailroom` behind. Stages may also generate packets (ICMP errors); those live in the same batch
+/// after the inputs. All memory is allocated once, in `init`.
+public struct PacketBatch: ~Copyable {
+    /// Input packets per batch, as VPP's frame size.
+    public static let inputCapacity = 256
+    /// Inputs plus packets the stages may generate (at most one each).
+    public static let metaCapacity = 2 * inputCapacity
+    public static let headroom = 64
+    public static let tailroom = 64
+
+    @usableFromInline let arena: UnsafeMutableRawPointer
+    public let arenaSize: Int
+    @usableFromInline var arenaUsed = 0
+    public let meta: UnsafeMutablePointer<PacketMeta>
+    public private(set) var count = 0
+    public private(set) var inputCount = 0
+
+    /// - Parameter arenaSize: bytes for all packet data of one batch; a batch closes early when full.
+    public init(arenaSize: Int = 1 << 20) {
+        self.arenaSize = arenaSize
+        arena = .allocate(byteCount: arenaSize, alignment: 64)
+        meta = .allocate(capacity: PacketBatch.metaCapacity)
+    }
+
+    deinit {
+        arena.deallocate()
+        meta.deallocate()
+    }
+
+    /// The largest frame a batch accepts.
+    public var maximumFrame: Int { arenaSize - PacketBatch.headroom - PacketBatch.tailroom }
+
+    public var isFull: Bool { inputCount >= PacketBatch.inputCapacity }
+
+    /// Empties the batch for reuse.
+    public mutating func reset() {
+        count = 0
+        inputCount = 0
+        arenaUsed = 0
+    }
+
+    /// True when a frame of `length` bytes fits in what is left of the arena.
+    public func canAppend(length: Int) -> Bool {
+        inputCount < PacketBatch.inputCapacity && count == inputCount
+            && arenaUsed + PacketBatch.headroom + length + PacketBatch.tailroom <= arenaSize
+    }
+
+    /// Reserves room for an input frame of `length` bytes and returns its index; the caller fills
+    /// `bytes(index)`. Inputs must all be appended before the stages run.
+    public mutating func appendInput(length: Int, timestamp: UInt64, port: UInt16) -> Int {
+        precondition(canAppend(length: length), "appendInput without canAppend")
+        let i = count
+        let start = arenaUsed
+        let end = start + PacketBatch.headroom + length + PacketBatch.tailroom
+        meta[i] = PacketMeta(
+            offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
+            allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: timestamp,
+            inPort: port, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none, etherType: 0,
+            l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, routed: false, hasL4: false)
+        arenaUsed = (end + 15) & ~15
+        count += 1
+        inputCount += 1
+        return i
+    }
+
+    /// Copies a frame in (the one copy of the I/O boundary, like a NIC's DMA). Returns nil when full.
+    public mutating func append(_ frame: UnsafeRawBufferPointer, timestamp: UInt64, port: UInt16) -> Int? {
+        guard canAppend(length: frame.count) else { return nil }
+        let i = appendInput(length: frame.count, timestamp: timestamp, port: port)
+        if frame.count > 0, let src = frame.baseAddress {
+            (arena + Int(meta[i].offset)).copyMemory(from: src, byteCount: frame.count)
+        }
+        return i
+    }
+
+    /// Allocates a packet generated in answer to packet `parent` (linked as its child, so it is emitted
+    /// right after it). Returns nil when the batch has no room; the answer is then not sent.
+    public mutating func generate(from parent: Int, length: Int) -> Int? {
+        guard count < PacketBatch.metaCapacity, meta[parent].child == PacketMeta.noChild,
+              arenaUsed + PacketBatch.headroom + length + PacketBatch.tailroom <= arenaSize else { return nil }
+        let i = count
+        let start = arenaUsed
+        let end = start + PacketBatch.headroom + length + PacketBatch.tailroom
+        meta[i] = PacketMeta(
+            offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
+            allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: meta[parent].timestamp,
+            inPort: meta[parent].inPort, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none,
+            etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, routed: false, hasL4: false)
+        arenaUsed = (end + 15) & ~15
+        meta[parent].child = UInt16(i)
+        count += 1
+        return i
+    }
+
+    /// The bytes of packet `i`'s frame.
+    @inlinable
+    public func bytes(_ i: Int) -> RawBytes {
+        RawBytes(base: arena + Int(meta[i].offset), count: Int(meta[i].length))
+    }
+
+    /// Grows the frame at the front by `n` bytes of headroom (to prepend a header). Returns false when
+    /// there is not enough headroom.
+    @discardableResult
+    public func prepend(_ i: Int, _ n: Int) -> Bool {
+        guard Int(meta[i].offset) - n >= Int(meta[i].allocStart) else { return false }
+        meta[i].offset -= UInt32(n)
+        meta[i].length += UInt32(n)
+        return true
+    }
+
+    /// Removes `n` bytes from the front of the frame (a header being stripped). `n <= length`.
+    public func trimFront(_ i: Int, _ n: Int) {
+        let k = UInt32(min(n, Int(meta[i].length)))
+        meta[i].offset += k
+        meta[i].length -= k
+    }
+
+    /// Sets the frame length; it may grow into the tailroom. Returns false when that does not fit.
+    @discardableResult
+    public func setLength(_ i: Int, _ length: Int) -> Bool {
+        guard Int(meta[i].offset) + length <= Int(meta[i].allocEnd) else { return false }
+        meta[i].length = UInt32(length)
+        return true
+    }
+
+    /// Marks packet `i` dropped with `reason`, unless it was already decided.
+    @inlinable
+    public func drop(_ i: Int, _ reason: DropReason) {
+        meta[i].verdict = .drop
+        meta[i].drop = reason
+    }
+
+    /// Marks packet `i` to leave on `port`.
+    @inlinable
+    public func forward(_ i: Int, to port: UInt16) {
+        meta[i].verdict = .forward
+        meta[i].outPort = port
+    }
+}
+
+import NimbusWire

@@ -1,0 +1,69 @@
+/// The stages, as named in traces.
+public enum StageID: UInt8, Sendable, CaseIterable {
+    case ingress, classify, antiSpoof, arp, router, local, egress
+
+    public var name: String {
+        switch self {
+        case .ingress: "ingress"
+        case .classify: "classify"
+        case .antiSpoof: "anti-spoof"
+        case .arp: "arp"
+        case .router: "router"
+        case .local: "local"
+        case .egress: "egress"
+        }
+    }
+}
+
+/// What a stage decided, in a trace record. Arguments `a` and `b` depend on the event (see `TraceFormatter`).
+public enum TraceEvent: UInt8, Sendable {
+    /// classify: a = ethertype, b = IP protocol (or 0).
+    case classified
+    /// any stage: a = drop reason.
+    case dropped
+    /// anti-spoof: the source is one the port may use.
+    case sourceOK
+    /// arp: a = target IP answered for.
+    case arpReplied
+    /// router: a = out port, b = prefix length of the matching route.
+    case routed
+    /// router: a = destination (the dataplane's own address).
+    case toRouter
+    /// local: a = the address that answered the echo.
+    case echoReplied
+    /// egress: a = out port, b = new TTL (or 256 when not decremented).
+    case sent
+    /// egress: a = ICMP type, b = the index of the generated packet.
+    case icmpGenerated
+}
+
+/// One trace line in compact form: the stages write these (no strings, no allocation), the CLI formats
+/// them after the batch.
+public struct TraceRecord: Sendable, Equatable {
+    public var packet: UInt16
+    public var stage: StageID
+    public var event: TraceEvent
+    public var a: UInt32
+    public var b: UInt32
+}
+
+/// Where trace records go. Tracing is on for batch packets whose index is below `limit`; the buffer's
+/// capacity is reserved up front so recording never grows it inside the loop.
+public struct TraceLog: Sendable {
+    public private(set) var records: [TraceRecord] = []
+    /// Packets of the current batch with an index below this are traced.
+    public var limit = 0
+
+    public init() {
+        records.reserveCapacity(PacketBatch.metaCapacity * 8)
+    }
+
+
+    public mutating func record(_ packet: Int, _ stage: StageID, _ event: TraceEvent, _ a: UInt32 = 0,
+                                _ b: UInt32 = 0) {
+        guard packet < limit, records.count < records.capacity else { return }
+        records.append(TraceRecord(packet: UInt16(packet), stage: stage, event: event, a: a, b: b))
+    }
+
+    public mutating func clear() { records.removeAll(keepingCapacity: true) }
+}

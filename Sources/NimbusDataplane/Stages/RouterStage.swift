@@ -1,0 +1,130 @@
+import NimbusWire
+
+/// Where a destination address leads, as the router's prefix table stores it.
+public struct Route: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable {
+        /// An instance's address: deliver on `port`.
+        case instance
+        /// A subnet gateway: the dataplane's own address.
+        case router
+        /// A subnet's directed broadcast address.
+        case broadcast
+        /// Inside a subnet or network, but no instance has it.
+        case unassigned
+        /// A public address of the site served by a stage this build does not route to.
+        case reserved
+    }
+    public var kind: Kind
+    public var port: UInt16
+    public var subnet: Int32
+    public var network: Int32
+}
+
+/// Router: forwards IPv4 by destination address (never by destination MAC) using longest-prefix match
+/// over the topology's instances, gateways, subnets and networks; what no site prefix covers goes to the
+/// internet. Addresses of a nat-private network are reachable only from inside that network.
+///
+/// Reads: IPv4 source and destination, the ingress port. Writes: `outPort` (or the local-delivery marker
+/// for the dataplane's own addresses) and `routed` (the hop crosses subnets, so the TTL drops).
+/// Drops: `not-unicast`, `no-route`, `for-router`, `ipv6-not-routed`.
+public struct RouterStage: Stage {
+    /// `outPort` value for packets addressed to the dataplane itself (handled by `LocalStage`).
+    public static let localDelivery: UInt16 = .max
+
+    public let table: IPv4PrefixTable<Route>
+    private let portNetwork: [Int32]
+    private let portSubnet: [Int32]
+    private let networkIsPublic: [Bool]
+
+    public init(config: DataplaneConfig) {
+        var entries: [(IPv4CIDR, Route)] = []
+        for (i, p) in config.ports.enumerated().dropFirst() {
+            entries.append((IPv4CIDR(address: p.ip, prefixLength: 32),
+                            Route(kind: .instance, port: UInt16(i), subnet: Int32(p.subnet), network: Int32(p.network))))
+            if let pub = p.publicIP {
+                entries.append((IPv4CIDR(address: pub, prefixLength: 32),
+                                Route(kind: .reserved, port: 0, subnet: -1, network: -1)))
+            }
+        }
+        for (s, subnet) in config.subnets.enumerated() {
+            let n = Int32(subnet.network)
+            entries.append((IPv4CIDR(address: subnet.gateway, prefixLength: 32),
+                            Route(kind: .router, port: 0, subnet: Int32(s), network: n)))
+            entries.append((IPv4CIDR(address: subnet.cidr.lastAddress, prefixLength: 32),
+                            Route(kind: .broadcast, port: 0, subnet: Int32(s), network: n)))
+            entries.append((subnet.cidr, Route(kind: .unassigned, port: 0, subnet: Int32(s), network: n)))
+        }
+        for (n, network) in config.networks.enumerated() {
+            entries.append((network.cidr, Route(kind: .unassigned, port: 0, subnet: -1, network: Int32(n))))
+        }
+        for a in config.extraPublicAddresses {
+            entries.append((IPv4CIDR(address: a, prefixLength: 32), Route(kind: .reserved, port: 0, subnet: -1, network: -1)))
+        }
+        table = IPv4PrefixTable(entries)
+        portNetwork = config.ports.map { Int32($0.network) }
+        portSubnet = config.ports.map { Int32($0.subnet) }
+        networkIsPublic = config.networks.map { $0.mode == .publicIP }
+    }
+
+    public mutating func process(_ batch: inout PacketBatch, _ ctx: inout StageContext) {
+        for i in 0..<batch.count where batch.meta[i].verdict == .pending {
+            switch batch.meta[i].etherType {
+            case EtherType.ipv4:
+                route(&batch, i, &ctx)
+            case EtherType.ipv6:
+                batch.drop(i, .ipv6NotRouted)
+                ctx.trace.record(i, .router, .dropped, UInt32(DropReason.ipv6NotRouted.rawValue))
+            default:
+                break
+            }
+        }
+    }
+
+    @inline(__always)
+    private func route(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+        let l3 = batch.bytes(i).suffix(from: Int(batch.meta[i].l3Offset))
+        let src = IPv4Address(value: l3.u32(12))
+        let dst = IPv4Address(value: l3.u32(16))
+        let inPort = batch.meta[i].inPort
+        let fromInternet = inPort == DataplaneConfig.internetPort
+        let srcNet = portNetwork[Int(inPort)]
+        if dst.isMulticast || dst.isLimitedBroadcast || dst == .any || src.isMulticast || src.isLimitedBroadcast {
+            return fail(&batch, i, .notUnicast, &ctx)
+        }
+        guard let (r, prefix) = table.lookup(dst) else {
+            // Beyond every site prefix: the internet, for senders whose address is public.
+            if !fromInternet && networkIsPublic[Int(srcNet)] {
+                batch.meta[i].outPort = DataplaneConfig.internetPort
+                batch.meta[i].routed = true
+                ctx.trace.record(i, .router, .routed, 0, 0)
+                return
+            }
+            return fail(&batch, i, .noRoute, &ctx)
+        }
+        // A private network is closed to everyone outside it; a public one is open to public senders.
+        let reachable = r.network == srcNet
+            || (r.network >= 0 && networkIsPublic[Int(r.network)] && (fromInternet || networkIsPublic[Int(srcNet)]))
+        switch r.kind {
+        case .instance where reachable:
+            batch.meta[i].outPort = r.port
+            batch.meta[i].routed = fromInternet || portSubnet[Int(inPort)] != r.subnet
+            ctx.trace.record(i, .router, .routed, UInt32(r.port), UInt32(prefix))
+        case .router where reachable:
+            let isEcho = batch.meta[i].ipProtocol == IPProtocol.icmp && batch.meta[i].hasL4
+                && l3.u8(Int(batch.meta[i].l4Offset) - Int(batch.meta[i].l3Offset)) == ICMPHeader.echoRequest
+            guard isEcho else { return fail(&batch, i, .forRouter, &ctx) }
+            batch.meta[i].outPort = RouterStage.localDelivery
+            ctx.trace.record(i, .router, .toRouter, dst.value)
+        case .broadcast:
+            fail(&batch, i, .notUnicast, &ctx)
+        default:
+            fail(&batch, i, .noRoute, &ctx)
+        }
+    }
+
+    @inline(__always)
+    private func fail(_ batch: inout PacketBatch, _ i: Int, _ reason: DropReason, _ ctx: inout StageContext) {
+        batch.drop(i, reason)
+        ctx.trace.record(i, .router, .dropped, UInt32(reason.rawValue))
+    }
+}

@@ -31,7 +31,7 @@ let package = Package(
         // YAML topology files -> validated model -> compiled dataplane configuration.
         .target(
             name: "NimbusTopology",
-            dependencies: ["NimbusWire", .product(name: "Yams", package: "Yams")]
+            dependencies: ["NimbusWire", "NimbusDataplane", .product(name: "Yams", package: "Yams")]
         ),
         // The replay harness: captures in, dataplane, port captures + drops + report out.
         .target(name: "NimbusReplay", dependencies: ["NimbusWire", "NimbusPcap", "NimbusDataplane", "NimbusTopology"]),

@@ -1,0 +1,88 @@
+import NimbusDataplane
+import NimbusPcap
+import NimbusWire
+
+/// Turns a capture record of any supported link type into an Ethernet frame in a batch: the dataplane's
+/// ports speak Ethernet only. Raw IP and loopback records get a synthesized header as if the port's peer
+/// (the instance, or the upstream router) had sent them to the router MAC; Linux cooked headers (SLL,
+/// SLL2) are replaced the same way, keeping their protocol type.
+public struct LinkLayerAdapter: Sendable {
+    public let linkType: LinkType
+    public let sourceMAC: MACAddress
+    public let routerMAC: MACAddress
+
+    public init(linkType: LinkType, sourceMAC: MACAddress, routerMAC: MACAddress) {
+        self.linkType = linkType
+        self.sourceMAC = sourceMAC
+        self.routerMAC = routerMAC
+    }
+
+    /// How many leading bytes of the record to drop, and the EtherType of what follows; nil when the
+    /// record is Ethernet already. Throws the drop reason for records that cannot be adapted.
+    func header(of record: UnsafeRawBufferPointer) -> (skip: Int, etherType: UInt16)?? {
+        func ipType(_ first: UInt8) -> UInt16? {
+            switch first >> 4 {
+            case 4: EtherType.ipv4
+            case 6: EtherType.ipv6
+            default: nil
+            }
+        }
+        switch linkType {
+        case .ethernet:
+            return .some(nil)
+        case .raw, .rawAlt:
+            guard let first = record.first, let t = ipType(first) else { return nil }
+            return (0, t)
+        case .ipv4:
+            return (0, EtherType.ipv4)
+        case .ipv6:
+            return (0, EtherType.ipv6)
+        case .null, .loop:
+            guard record.count >= 4 else { return nil }
+            let raw = record.loadUnaligned(as: UInt32.self)
+            // DLT_NULL stores the family in the capturing host's order; accept either.
+            let family = linkType == .loop ? UInt32(bigEndian: raw)
+                : (raw & 0xFFFF_0000 == 0 ? raw : raw.byteSwapped)
+            switch family {
+            case 2: return (4, EtherType.ipv4)
+            case 24, 28, 30: return (4, EtherType.ipv6)
+            default: return nil
+            }
+        case .linuxSLL:
+            guard record.count >= 16 else { return nil }
+            return (16, UInt16(record[14]) << 8 | UInt16(record[15]))
+        case .linuxSLL2:
+            guard record.count >= 20 else { return nil }
+            return (20, UInt16(record[0]) << 8 | UInt16(record[1]))
+        }
+    }
+
+    /// What became of a record offered to a batch.
+    public enum Outcome: Equatable {
+        case appended(Int)
+        /// It cannot enter any batch (`unsupported-link-layer`, `frame-too-large`).
+        case rejected(DropReason)
+        /// This batch has no room left; offer it again to the next one.
+        case batchFull
+    }
+
+    /// Appends the record to the batch as an Ethernet frame.
+    public func append(_ record: UnsafeRawBufferPointer, timestamp: UInt64, port: UInt16,
+                       to batch: inout PacketBatch) -> Outcome {
+        guard let h = header(of: record) else { return .rejected(.unsupportedLinkLayer) }
+        let skip = h?.skip ?? 0
+        let added = h == nil ? 0 : EthernetFrame.headerLength
+        let length = record.count - skip + added
+        guard length <= batch.maximumFrame else { return .rejected(.frameTooLarge) }
+        guard batch.canAppend(length: length) else { return .batchFull }
+        let i = batch.appendInput(length: length, timestamp: timestamp, port: port)
+        let frame = batch.bytes(i)
+        if let h {
+            EthernetFrame.writeHeader(to: frame, destination: routerMAC, source: sourceMAC, etherType: h.etherType)
+        }
+        if record.count > skip, let src = record.baseAddress {
+            (frame.base + added).copyMemory(from: src + skip, byteCount: record.count - skip)
+        }
+        return .appended(i)
+    }
+}

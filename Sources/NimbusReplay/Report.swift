@@ -1,0 +1,74 @@
+import NimbusDataplane
+
+/// The figures of one replay, written as `report.json`.
+public struct ReplayReport: Sendable {
+    public var counters: Counters
+    public var portNames: [String]
+    public var flowsCreated: UInt64 = 0
+    public var flowsExpired: UInt64 = 0
+    public var flowsPeak: UInt64 = 0
+    public var natMappingsCreated: UInt64 = 0
+    public var natPeak: UInt64 = 0
+    public var seconds: Double = 0
+
+    public var mpps: Double { seconds > 0 ? Double(counters.packetsIn) / seconds / 1e6 : 0 }
+
+    /// The JSON text: keys in a fixed order so reports diff cleanly; every drop reason is listed, zero or
+    /// not, so scripts can rely on the keys.
+    public func json() -> String {
+        var s = "{\n"
+        s += "  \"packets\": { \"in\": \(counters.packetsIn), \"out\": \(counters.packetsOut), \"dropped\": \(counters.packetsDropped) },\n"
+        let reasons = DropReason.allCases.filter { $0 != .none }.sorted { $0.name < $1.name }
+        s += "  \"drops\": {"
+        s += reasons.map { "\n    \"\($0.name)\": \(counters.drops($0))" }.joined(separator: ",")
+        s += "\n  },\n"
+        s += "  \"ports\": {"
+        s += portNames.enumerated().map { i, name in
+            let p = counters.ports[i]
+            return "\n    \(jsonString(name)): { \"in\": \(p.inPackets), \"out\": \(p.outPackets), \"in-bytes\": \(p.inBytes), \"out-bytes\": \(p.outBytes) }"
+        }.joined(separator: ",")
+        s += "\n  },\n"
+        s += "  \"flows\": { \"created\": \(flowsCreated), \"expired\": \(flowsExpired), \"peak\": \(flowsPeak) },\n"
+        s += "  \"nat\": { \"mappings-created\": \(natMappingsCreated), \"peak\": \(natPeak) },\n"
+        s += "  \"seconds\": \(format(seconds, 6)),\n"
+        s += "  \"mpps\": \(format(mpps, 3))\n"
+        s += "}\n"
+        return s
+    }
+}
+
+/// A JSON string literal.
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\r": out += "\\r"
+        default:
+            if u.value < 0x20 {
+                let h = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+    }
+    return out + "\""
+}
+
+/// Fixed-point decimal text without Foundation.
+func format(_ v: Double, _ digits: Int) -> String {
+    guard v.isFinite else { return "0" }
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let scaled = (abs(v) * scale).rounded()
+    let whole = Int(scaled / scale)
+    let frac = Int(scaled - Double(whole) * scale)
+    let fracText = String(frac)
+    let sign = v < 0 && scaled > 0 ? "-" : ""
+    if digits == 0 { return sign + String(whole) }
+    return sign + String(whole) + "." + String(repeating: "0", count: digits - fracText.count) + fracText
+}

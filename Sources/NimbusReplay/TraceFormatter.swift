@@ -1,0 +1,51 @@
+import NimbusDataplane
+import NimbusWire
+
+/// Turns the dataplane's compact trace records into lines like `ovn-trace` prints: one header per packet,
+/// one indented line per stage decision.
+public struct TraceFormatter: Sendable {
+    public let portNames: [String]
+
+    public init(portNames: [String]) { self.portNames = portNames }
+
+    func port(_ p: UInt32) -> String {
+        Int(p) < portNames.count ? portNames[Int(p)] : "port \(p)"
+    }
+
+    public func line(_ r: TraceRecord) -> String {
+        let stage = r.stage.name.padding(12)
+        switch r.event {
+        case .classified:
+            let t = String(r.a, radix: 16)
+            let kind = r.a == UInt32(EtherType.ipv4) ? "ipv4" : r.a == UInt32(EtherType.ipv6) ? "ipv6"
+                : r.a == UInt32(EtherType.arp) ? "arp" : "0x" + t
+            let proto = r.a == UInt32(EtherType.arp) ? "" : ", protocol \(r.b)"
+            return "  \(stage)\(kind)\(proto)"
+        case .dropped:
+            let reason = DropReason(rawValue: UInt16(truncatingIfNeeded: r.a)) ?? .none
+            return "  \(stage)DROP \(reason.name): \(reason.explanation)"
+        case .sourceOK:
+            return "  \(stage)source allowed"
+        case .arpReplied:
+            return "  \(stage)reply: \(IPv4Address(value: r.a)) is-at router MAC"
+        case .routed:
+            if r.a == 0 && r.b == 0 { return "  \(stage)no site prefix matches: to internet" }
+            return "  \(stage)route /\(r.b) -> \(port(r.a))"
+        case .toRouter:
+            return "  \(stage)addressed to the router (\(IPv4Address(value: r.a)))"
+        case .echoReplied:
+            return "  \(stage)ICMP echo reply from \(IPv4Address(value: r.a))"
+        case .sent:
+            let ttl = r.b > 255 ? "ttl unchanged (same subnet)" : "ttl -> \(r.b)"
+            return "  \(stage)out \(port(r.a)), \(ttl)"
+        case .icmpGenerated:
+            return "  \(stage)sent ICMP type \(r.a) back to the source"
+        }
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,138 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import NimbusDataplane
+import NimbusReplay
+import NimbusTopology
+
+/// `nimbus`: argument parsing and output only; the work is done by the Nimbus libraries.
+struct Nimbus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nimbus",
+        abstract: "A software-defined network dataplane for IaaS clouds.",
+        subcommands: [Check.self, Replay.self, Reasons.self]
+    )
+}
+
+/// Exit status for bad input (arguments, topology files, captures): the product contract's 2.
+let badInputStatus: Int32 = 2
+
+func printError(_ message: String) {
+    var bytes = Array((message + "\n").utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+func loadTopology(_ path: String) throws -> Topology {
+    do {
+        return try TopologyLoader.load(path: path)
+    } catch {
+        printError(error.description)
+        throw ExitCode(badInputStatus)
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a topology file and print a summary of it.")
+
+    @Argument(help: "The topology file (YAML).")
+    var topology: String
+
+    func run() throws {
+        let t = try loadTopology(topology)
+        print(t.summary(), terminator: t.summary().hasSuffix("\n") ? "" : "\n")
+    }
+}
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Push captured traffic through a topology; write each port's output, the drops and a report.")
+
+    @Argument(help: "The topology file (YAML).")
+    var topologies: [String]
+
+    @Option(name: .customLong("in"), help: ArgumentHelp("A capture to send into a port.", valueName: "PORT=FILE"))
+    var inputs: [String] = []
+
+    @Option(name: .customLong("out"), help: ArgumentHelp("Directory for PORT.pcap, drops.pcapng and report.json.", valueName: "DIR"))
+    var outputDirectory: String
+
+    @Option(help: "Seed for every random choice the dataplane makes.")
+    var seed: UInt64 = 0
+
+    @Option(help: ArgumentHelp("Print each stage's decision for the first N packets.", valueName: "N"))
+    var trace: Int = 0
+
+    @Flag(help: "Do not draw a progress line on a terminal.")
+    var noProgress = false
+
+    func validate() throws {
+        guard !inputs.isEmpty else { throw ValidationError("at least one --in PORT=FILE is required") }
+        for i in inputs where i.firstIndex(of: "=") == nil || i.hasPrefix("=") || i.hasSuffix("=") {
+            throw ValidationError("--in \(i): expected PORT=FILE")
+        }
+        guard trace >= 0 else { throw ValidationError("--trace \(trace): must be 0 or more") }
+        guard topologies.count == 1 else {
+            throw ValidationError("multi-site replay (several topologies) is not available yet; give one topology")
+        }
+    }
+
+    func run() throws {
+        let t = try loadTopology(topologies[0])
+        let pairs = inputs.map { i -> (port: String, path: String) in
+            let eq = i.firstIndex(of: "=")!
+            return (String(i[..<eq]), String(i[i.index(after: eq)...]))
+        }
+        var options = ReplayOptions(inputs: pairs, outputDirectory: outputDirectory)
+        options.seed = seed
+        options.traceCount = trace
+        options.showProgress = !noProgress
+        do {
+            let report = try NimbusReplay.Replay.run(config: t.dataplaneConfig(), options: options)
+            let c = report.counters
+            printError("replayed \(c.packetsIn) packets: \(c.packetsOut) out, \(c.packetsDropped) dropped in \(String(format3(report.seconds)))s (\(format3(report.mpps)) Mpps); results in \(outputDirectory)/")
+        } catch {
+            printError("error: \(error.message)")
+            throw ExitCode(badInputStatus)
+        }
+    }
+}
+
+struct Reasons: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drop-reasons", abstract: "List every drop reason with what it means.")
+
+    func run() {
+        for r in DropReason.allCases where r != .none {
+            print(r.name.padding(toLength: 24), r.explanation)
+        }
+    }
+}
+
+func format3(_ v: Double) -> String {
+    let scaled = Int((v * 1000).rounded())
+    let frac = String(scaled % 1000)
+    return "\(scaled / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac
+}
+
+extension String {
+    func padding(toLength n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
+}
+
+// ArgumentParser exits 64 on usage errors; the contract says a bad argument is a one-line error and
+// status 2, so parse and report here.
+do {
+    var command = try Nimbus.parseAsRoot()
+    try command.run()
+} catch {
+    let code = Nimbus.exitCode(for: error)
+    if code == .success {
+        print(Nimbus.fullMessage(for: error))
+        exit(0)
+    }
+    if let e = error as? ExitCode { exit(e.rawValue) }
+    let message = Nimbus.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+    printError("nimbus: \(message)")
+    exit(badInputStatus)
+}

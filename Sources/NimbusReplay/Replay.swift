@@ -45,6 +45,12 @@ public enum Replay {
     }
 }
 
+/// A capture timestamp as exact decimal seconds (nanosecond digits).
+func captureTime(_ ns: UInt64) -> String {
+    let frac = String(ns % 1_000_000_000)
+    return "\(ns / 1_000_000_000)." + String(repeating: "0", count: 9 - frac.count) + frac
+}
+
 /// Monotonic wall-clock seconds, for the report's timing figures only (never for dataplane decisions).
 func monotonicSeconds() -> Double {
     var ts = timespec()
@@ -143,7 +149,7 @@ struct ReplayRun: ~Copyable {
                 } catch { throw ReplayError(error.message) }
                 if traced < options.traceCount {
                     traced += 1
-                    traceOutput("packet \(traced) at \(format(Double(ts) / 1e9, 9))s in \(config.ports[Int(port)].name), \(record.bytes.count) bytes\n  ingress     DROP \(reason.name): \(reason.explanation)")
+                    traceOutput("packet \(traced) at \(captureTime(ts))s in \(config.ports[Int(port)].name), \(record.bytes.count) bytes\n  ingress     DROP \(reason.name): \(reason.explanation)")
                 }
                 try advance(k)
             case .batchFull:
@@ -190,7 +196,7 @@ struct ReplayRun: ~Copyable {
             for i in 0..<tracing {
                 traced += 1
                 let m = batch.meta[i]
-                var lines = ["packet \(traced) at \(format(Double(m.timestamp) / 1e9, 9))s in \(config.ports[Int(m.inPort)].name), \(summaries[i])"]
+                var lines = ["packet \(traced) at \(captureTime(m.timestamp))s in \(config.ports[Int(m.inPort)].name), \(summaries[i])"]
                 while r < records.count && Int(records[r].packet) < i { r += 1 }
                 var j = r
                 while j < records.count {

@@ -1,0 +1,56 @@
+import Foundation
+import NimbusReplay
+import NimbusTopology
+import Testing
+
+/// Real captures that nobody here wrote, many crafted to break parsers: every one must replay on every
+/// port of every example topology without a crash, and account for each packet it carries.
+@Suite struct CorpusTests {
+    static var captures: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: Repo.corpus)) ?? [])
+            .filter { $0.hasSuffix(".pcap") || $0.hasSuffix(".pcapng") }.sorted()
+    }
+
+    static var topologies: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: Repo.path("Topologies"))) ?? [])
+            .filter { $0.hasSuffix(".yaml") }.sorted()
+    }
+
+    @Test func everyCaptureReplaysOnEveryPortOfEveryExample() throws {
+        let captures = Self.captures
+        guard !captures.isEmpty else {
+            print("skipping corpus replay: no captures at \(Repo.corpus)")
+            return
+        }
+        #expect(captures.count >= 150)
+        var replayed = 0, refused: [String] = []
+        for name in Self.topologies {
+            let topology = try TopologyLoader.load(path: Repo.path("Topologies/" + name))
+            let config = topology.dataplaneConfig()
+            for port in config.ports.map(\.name) {
+                for capture in captures {
+                    let dir = makeTempDirectory("nimbus-corpus")
+                    defer { try? FileManager.default.removeItem(atPath: dir) }
+                    let options = ReplayOptions(inputs: [(port, Repo.corpus + "/" + capture)], outputDirectory: dir)
+                    do {
+                        let report = try Replay.run(config: config, options: options)
+                        let c = report.counters
+                        // Every packet in is either forwarded or dropped (generated answers add to `out`).
+                        #expect(c.packetsIn <= c.packetsOut + c.packetsDropped, "\(capture) on \(port)")
+                        #expect(c.drops.reduce(0, +) == c.packetsDropped)
+                        replayed += 1
+                    } catch {
+                        // A corrupt file is refused with a message naming it; never half-written outputs.
+                        #expect(error.message.contains(capture), "\(error.message)")
+                        let left = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+                        #expect(left.isEmpty, "\(capture): left \(left) behind")
+                        refused.append("\(capture) on \(port): \(error.message)")
+                    }
+                }
+            }
+        }
+        print("corpus: \(replayed) replays completed, \(refused.count) refused as corrupt")
+        for r in Set(refused.map { $0.split(separator: ":").first.map(String.init) ?? $0 }).sorted() { print("  refused: \(r)") }
+        #expect(replayed > 0)
+    }
+}

@@ -7,19 +7,17 @@ import NimbusWire
 /// (the instance, or the upstream router) had sent them to the router MAC; Linux cooked headers (SLL,
 /// SLL2) are replaced the same way, keeping their protocol type.
 public struct LinkLayerAdapter: Sendable {
-    public let linkType: LinkType
     public let sourceMAC: MACAddress
     public let routerMAC: MACAddress
 
-    public init(linkType: LinkType, sourceMAC: MACAddress, routerMAC: MACAddress) {
-        self.linkType = linkType
+    public init(sourceMAC: MACAddress, routerMAC: MACAddress) {
         self.sourceMAC = sourceMAC
         self.routerMAC = routerMAC
     }
 
     /// How many leading bytes of the record to drop, and the EtherType of what follows; nil when the
     /// record is Ethernet already. Throws the drop reason for records that cannot be adapted.
-    func header(of record: UnsafeRawBufferPointer) -> (skip: Int, etherType: UInt16)?? {
+    func header(of record: UnsafeRawBufferPointer, linkType: LinkType) -> (skip: Int, etherType: UInt16)?? {
         func ipType(_ first: UInt8) -> UInt16? {
             switch first >> 4 {
             case 4: EtherType.ipv4
@@ -67,9 +65,9 @@ public struct LinkLayerAdapter: Sendable {
     }
 
     /// Appends the record to the batch as an Ethernet frame.
-    public func append(_ record: UnsafeRawBufferPointer, timestamp: UInt64, port: UInt16,
+    public func append(_ record: UnsafeRawBufferPointer, linkType: LinkType?, timestamp: UInt64, port: UInt16,
                        to batch: inout PacketBatch) -> Outcome {
-        guard let h = header(of: record) else { return .rejected(.unsupportedLinkLayer) }
+        guard let linkType, let h = header(of: record, linkType: linkType) else { return .rejected(.unsupportedLinkLayer) }
         let skip = h?.skip ?? 0
         let added = h == nil ? 0 : EthernetFrame.headerLength
         let length = record.count - skip + added

@@ -94,7 +94,7 @@ struct ReplayRun: ~Copyable {
             }
             let reader: CaptureReader
             do throws(CaptureError) { reader = try CaptureReader(path: path) } catch { throw ReplayError(error.message) }
-            let adapter = LinkLayerAdapter(linkType: reader.linkType, sourceMAC: config.ports[Int(port)].peerMAC,
+            let adapter = LinkLayerAdapter(sourceMAC: config.ports[Int(port)].peerMAC,
                                            routerMAC: config.routerMAC)
             inputs.append(InputStream(port: port, reader: reader, adapter: adapter, head: nil))
             var st = stat()
@@ -136,7 +136,7 @@ struct ReplayRun: ~Copyable {
             let ts = max(record.timestamp, lastTimestamp)
             lastTimestamp = ts
             let port = inputs[k].port
-            switch inputs[k].adapter.append(record.bytes, timestamp: ts, port: port, to: &batch) {
+            switch inputs[k].adapter.append(record.bytes, linkType: record.linkType, timestamp: ts, port: port, to: &batch) {
             case .appended:
                 try advance(k)
             case .rejected(let reason):

@@ -16,8 +16,20 @@ import Testing
             .filter { $0.hasSuffix(".yaml") }.sorted()
     }
 
+    /// Packet counts per file from the corpus index (as tshark counted them).
+    static var indexedCounts: [String: UInt64] {
+        guard let text = try? String(contentsOfFile: Repo.corpus + "/index.tsv", encoding: .utf8) else { return [:] }
+        var out: [String: UInt64] = [:]
+        for line in text.split(separator: "\n").dropFirst() {
+            let cols = line.split(separator: "\t", omittingEmptySubsequences: false)
+            if cols.count > 3, let n = UInt64(cols[3]) { out[String(cols[0])] = n }
+        }
+        return out
+    }
+
     @Test func everyCaptureReplaysOnEveryPortOfEveryExample() throws {
         let captures = Self.captures
+        let counts = Self.indexedCounts
         guard !captures.isEmpty else {
             print("skipping corpus replay: no captures at \(Repo.corpus)")
             return
@@ -38,6 +50,8 @@ import Testing
                         // Every packet in is either forwarded or dropped (generated answers add to `out`).
                         #expect(c.packetsIn <= c.packetsOut + c.packetsDropped, "\(capture) on \(port)")
                         #expect(c.drops.reduce(0, +) == c.packetsDropped)
+                        // Every record is read: the same count tshark reports for the file.
+                        if let n = counts[capture] { #expect(c.packetsIn == n, "\(capture): \(c.packetsIn) of \(n) packets") }
                         replayed += 1
                     } catch {
                         // A corrupt file is refused with a message naming it; never half-written outputs.

@@ -92,7 +92,10 @@ public final class CaptureReader {
         case 1:
             guard let hdr = header?.pointee else { return nil }
             recordNumber += 1
-            let ts = UInt64(max(0, hdr.ts.tv_sec)) &* 1_000_000_000 &+ UInt64(max(0, hdr.ts.tv_usec))
+            // The pcap record header holds 32-bit seconds, which libpcap hands over as a signed value:
+            // read them as unsigned, good until 2106 rather than 2038.
+            let seconds = UInt64(UInt32(truncatingIfNeeded: hdr.ts.tv_sec))
+            let ts = seconds &* 1_000_000_000 &+ UInt64(max(0, hdr.ts.tv_usec))
             let bytes = UnsafeRawBufferPointer(start: data, count: Int(hdr.caplen))
             return CaptureRecord(timestamp: ts, bytes: bytes, originalLength: Int(hdr.len), linkType: linkType)
         case -2:

@@ -22,6 +22,8 @@ public struct ReplayOptions: Sendable {
     public var traceCount = 0
     /// Show a progress line on standard error (when it is a terminal).
     public var showProgress = false
+    /// Write a flow log (JSON lines) here.
+    public var flowLogPath: String?
 
     public init(inputs: [(port: String, path: String)], outputDirectory: String) {
         self.inputs = inputs
@@ -34,7 +36,7 @@ public struct ReplayOptions: Sendable {
 public enum Replay {
     public static func run(config: DataplaneConfig, options: ReplayOptions,
                            traceOutput: (String) -> Void = { print($0) }) throws(ReplayError) -> ReplayReport {
-        var run = try ReplayRun(config: config, options: options)
+        var run = try ReplayRun.make(config: config, options: options)
         do {
             try run.execute(traceOutput: traceOutput)
         } catch {
@@ -69,24 +71,21 @@ struct ReplayRun: ~Copyable {
     let config: DataplaneConfig
     let options: ReplayOptions
     var dataplane: Dataplane
-    var inputs: [InputStream] = []
+    var inputs: [InputStream]
     var writers: [PcapWriter?]
     let drops: PcapngWriter
-    var batch = PacketBatch()
+    var batch: PacketBatch
     var report: ReplayReport
     var traced = 0
     var lastTimestamp: UInt64 = 0
     let formatter: TraceFormatter
     var progress: Progress?
+    var flowLog: FlowLogWriter?
 
-    init(config: DataplaneConfig, options: ReplayOptions) throws(ReplayError) {
-        self.config = config
-        self.options = options
-        dataplane = Dataplane(config: config, seed: options.seed)
+    /// Opens every input and output, or fails before anything is written.
+    static func make(config: DataplaneConfig, options: ReplayOptions) throws(ReplayError) -> ReplayRun {
         let names = config.ports.map(\.name)
-        formatter = TraceFormatter(portNames: names)
-        report = ReplayReport(counters: Counters(portCount: names.count), portNames: names)
-        writers = Array(repeating: nil, count: names.count)
+        var inputs: [InputStream] = []
         var totalBytes = 0
         for (portName, path) in options.inputs {
             guard let port = config.port(named: portName) else {
@@ -94,19 +93,45 @@ struct ReplayRun: ~Copyable {
             }
             let reader: CaptureReader
             do throws(CaptureError) { reader = try CaptureReader(path: path) } catch { throw ReplayError(error.message) }
-            let adapter = LinkLayerAdapter(sourceMAC: config.ports[Int(port)].peerMAC,
-                                           routerMAC: config.routerMAC)
+            let adapter = LinkLayerAdapter(sourceMAC: config.ports[Int(port)].peerMAC, routerMAC: config.routerMAC)
             inputs.append(InputStream(port: port, reader: reader, adapter: adapter, head: nil))
             var st = stat()
             if stat(path, &st) == 0 { totalBytes += Int(st.st_size) }
         }
         try ReplayRun.makeDirectory(options.outputDirectory)
+        let drops: PcapngWriter
         do throws(CaptureError) {
             drops = try PcapngWriter(path: options.outputDirectory + "/drops.pcapng", interfaces: names)
         } catch {
             throw ReplayError(error.message)
         }
-        if options.showProgress && isatty(2) == 1 { progress = Progress(totalBytes: totalBytes) }
+        var flowLog: FlowLogWriter? = nil
+        if let path = options.flowLogPath {
+            do throws(CaptureError) { flowLog = FlowLogWriter(file: try AtomicOutputFile(path: path)) } catch {
+                drops.discard()
+                throw ReplayError("--flow-log \(path): \(error.message)")
+            }
+        }
+        let progress = options.showProgress && isatty(2) == 1 ? Progress(totalBytes: totalBytes) : nil
+        return ReplayRun(config: config, options: options, inputs: inputs, drops: drops, flowLog: flowLog,
+                         progress: progress)
+    }
+
+    private init(config: DataplaneConfig, options: ReplayOptions, inputs: [InputStream], drops: PcapngWriter,
+                 flowLog: FlowLogWriter?, progress: Progress?) {
+        self.config = config
+        self.options = options
+        self.inputs = inputs
+        self.drops = drops
+        self.flowLog = flowLog
+        self.progress = progress
+        let names = config.ports.map(\.name)
+        formatter = TraceFormatter(portNames: names)
+        report = ReplayReport(counters: Counters(portCount: names.count), portNames: names)
+        writers = Array(repeating: nil, count: names.count)
+        dataplane = Dataplane(config: config, seed: options.seed)
+        batch = PacketBatch()
+        dataplane.context.flowLog.enabled = flowLog != nil
     }
 
     static func makeDirectory(_ path: String) throws(ReplayError) {
@@ -161,6 +186,11 @@ struct ReplayRun: ~Copyable {
         try flush(traceOutput: traceOutput)
         progress?.finish()
         report.counters = dataplane.counters
+        let flows = dataplane.flowStatistics
+        report.flowsCreated = flows.created
+        report.flowsExpired = flows.expired
+        report.flowsPeak = UInt64(flows.peak)
+        flowLog?.add(dataplane.openFlows())
         report.seconds = monotonicSeconds() - start
         try commitOutputs()
     }
@@ -214,10 +244,15 @@ struct ReplayRun: ~Copyable {
                 if child != PacketMeta.noChild { try emit(Int(child)) }
             }
         } catch { throw ReplayError(error.message) }
+        if flowLog != nil {
+            flowLog?.add(dataplane.context.flowLog.records)
+            dataplane.context.flowLog.clear()
+        }
         batch.reset()
     }
 
     mutating func emit(_ i: Int) throws(CaptureError) {
+        if flowLog != nil && batch.meta[i].verdict == .drop { flowLog?.reject(batch, i) }
         let m = batch.meta[i]
         let frame = batch.bytes(i)
         let bytes = UnsafeRawBufferPointer(start: frame.base, count: frame.count)
@@ -243,6 +278,7 @@ struct ReplayRun: ~Copyable {
             for (port, w) in writers.enumerated() where w == nil {
                 unlink(options.outputDirectory + "/" + config.ports[port].name + ".pcap")
             }
+            try flowLog?.commit()
             let file = try AtomicOutputFile(path: options.outputDirectory + "/report.json")
             try file.write(Array(report.json().utf8))
             try file.commit()
@@ -252,5 +288,6 @@ struct ReplayRun: ~Copyable {
     func discardOutputs() {
         for w in writers { w?.discard() }
         drops.discard()
+        flowLog?.file.discard()
     }
 }

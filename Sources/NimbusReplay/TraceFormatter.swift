@@ -31,6 +31,16 @@ public struct TraceFormatter: Sendable {
         case .routed:
             if r.a == 0 && r.b == 0 { return "  \(stage)no site prefix matches: to internet" }
             return "  \(stage)route /\(r.b) -> \(port(r.a))"
+        case .flowHit:
+            let state = FlowState(rawValue: UInt8(truncatingIfNeeded: r.a)).map { "\($0)" } ?? "?"
+            return "  \(stage)tracked flow (\(r.b == 1 ? "original" : "reply") direction), state \(state)"
+        case .flowCreated:
+            let state = FlowState(rawValue: UInt8(truncatingIfNeeded: r.a)).map { "\($0)" } ?? "?"
+            return "  \(stage)new flow allowed by the security groups, state \(state)"
+        case .related:
+            return "  \(stage)ICMP error about a tracked flow: related, allowed"
+        case .fragmentFollows:
+            return "  \(stage)later fragment of an allowed datagram"
         case .toRouter:
             return "  \(stage)addressed to the router (\(IPv4Address(value: r.a)))"
         case .echoReplied:

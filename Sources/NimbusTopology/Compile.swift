@@ -31,6 +31,46 @@ extension Topology {
         for t in vpnTunnels { extra.append(t.listen.ip) }
         return DataplaneConfig(name: name, routerMAC: routerMAC, upstreamMAC: internet.upstreamMAC,
                                networks: networks, subnets: subnets, instances: ports,
-                               extraPublicAddresses: extra)
+                               extraPublicAddresses: extra, firewall: firewallConfig())
+    }
+
+    /// Security groups with `sg:NAME` resolved to the members' addresses, plus each network's default
+    /// group (ingress from its own members, all egress) for instances that name no group.
+    func firewallConfig() -> FirewallConfig {
+        func members(_ group: String) -> [IPv4CIDR] {
+            instances.filter { $0.securityGroups?.contains(group) ?? false }
+                .map { IPv4CIDR(address: $0.ip, prefixLength: 32) }
+        }
+        func spec(_ r: SecurityRule) -> SecurityRuleSpec {
+            let proto: UInt8? = switch r.protocol {
+            case .all: nil
+            case .number(let n): n
+            }
+            let peers: [IPv4CIDR] = switch r.peer {
+            case .cidr(.v4(let c)): [c]
+            case .cidr(.v6): []  // IPv6 is not routed; such a rule admits nothing
+            case .group(let g): members(g)
+            }
+            return SecurityRuleSpec(protocolNumber: proto, ports: r.ports, icmpType: r.icmpType, icmpCode: r.icmpCode,
+                                    peers: peers)
+        }
+        var groups = securityGroups.map {
+            SecurityGroupSpec(name: $0.name, ingress: $0.ingress.map(spec), egress: $0.egress?.map(spec))
+        }
+        let groupIndex = Dictionary(uniqueKeysWithValues: securityGroups.enumerated().map { ($1.name, $0) })
+        var defaultGroup: [String: Int] = [:]
+        for net in networks {
+            let defaultMembers = instances.filter { $0.network == net.name && $0.securityGroups == nil }
+                .map { IPv4CIDR(address: $0.ip, prefixLength: 32) }
+            defaultGroup[net.name] = groups.count
+            groups.append(SecurityGroupSpec(name: "default (\(net.name))",
+                                            ingress: [SecurityRuleSpec(protocolNumber: nil, peers: defaultMembers)],
+                                            egress: nil))
+        }
+        let portGroups: [[Int]] = [[]] + instances.map { inst in
+            inst.securityGroups.map { $0.compactMap { groupIndex[$0] } } ?? [defaultGroup[inst.network] ?? 0]
+        }
+        return FirewallConfig(groups: groups, portGroups: portGroups, loosePickup: conntrack.tcpPickup == .loose,
+                              maxFlows: conntrack.maxFlows)
     }
 }

@@ -15,7 +15,8 @@ public struct MACAddress: Hashable, Sendable, Comparable, CustomStringConvertibl
         guard parts.count == 6 else { return nil }
         var v: UInt64 = 0
         for p in parts {
-            guard p.count == 2, let byte = UInt8(p, radix: 16) else { return nil }
+            // UInt8(_:radix:) accepts a sign ("+a"); an address has hex digits only.
+            guard p.count == 2, p.allSatisfy(\.isHexDigit), let byte = UInt8(p, radix: 16) else { return nil }
             v = v << 8 | UInt64(byte)
         }
         self.init(value: v)
@@ -123,7 +124,8 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
                     out.append(UInt16(v4.value >> 16))
                     out.append(UInt16(v4.value & 0xFFFF))
                 } else {
-                    guard (1...4).contains(item.count), let g = UInt16(item, radix: 16) else { return nil }
+                    guard (1...4).contains(item.count), item.allSatisfy(\.isHexDigit),
+                          let g = UInt16(item, radix: 16) else { return nil }
                     out.append(g)
                 }
             }

@@ -67,6 +67,9 @@ struct Replay: ParsableCommand {
     @Flag(help: "Do not draw a progress line on a terminal.")
     var noProgress = false
 
+    @Option(name: .customLong("flow-log"), help: ArgumentHelp("Write one JSON line per flow (accepted or rejected) here.", valueName: "FILE"))
+    var flowLog: String?
+
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("at least one --in PORT=FILE is required") }
         for i in inputs where i.firstIndex(of: "=") == nil || i.hasPrefix("=") || i.hasSuffix("=") {
@@ -88,6 +91,7 @@ struct Replay: ParsableCommand {
         options.seed = seed
         options.traceCount = trace
         options.showProgress = !noProgress
+        options.flowLogPath = flowLog
         do {
             let report = try NimbusReplay.Replay.run(config: t.dataplaneConfig(), options: options)
             let c = report.counters

@@ -3,7 +3,7 @@ import NimbusWire
 
 /// Runs a dataplane over handmade frames and hands back what came out, as swift-nio's EmbeddedChannel
 /// runs handlers with no I/O.
-struct StageHarness {
+struct StageHarness: ~Copyable {
     var dataplane: Dataplane
 
     init(_ config: DataplaneConfig = Fixture.config, seed: UInt64 = 1) {

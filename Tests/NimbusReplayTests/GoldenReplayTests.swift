@@ -61,7 +61,7 @@ import Testing
 
         // web-1 receives, in capture-time order: ARP reply for its gateway, the SYN, the echo reply from
         // its gateway, the data segment.
-        #expect(web1.count == 4)
+        #expect(web1.count == 5)
         let arp = web1[0].bytes
         #expect(arp.count == 42 && arp.u16(12) == EtherType.arp && arp.u16(20) == ARPPacket.reply)
         #expect(arp.mac(0) == S.web1MAC && arp.mac(22) == S.routerMAC && arp.ip(28) == S.webGateway)
@@ -86,8 +86,12 @@ import Testing
         #expect(db1.count == 2)
         #expect(db1.allSatisfy { $0.bytes[22] == 63 && $0.bytes.mac(0) == S.db1MAC })
 
-        // internet: ARP reply, SYN-ACK, time exceeded, echo reply from db's gateway.
-        #expect(internet.count == 4)
+        // The DNS answer comes in on the flow web-1's query opened, though no ingress rule admits UDP 53.
+        #expect(web1[4].bytes.ip(26) == S.client && web1[4].bytes.u16(34) == 53 && web1[4].bytes.u16(36) == 5300)
+
+        // internet: ARP reply, SYN-ACK, time exceeded, echo reply from db's gateway, web-1's DNS query.
+        #expect(internet.count == 5)
+        #expect(internet[4].bytes.ip(26) == S.web1 && internet[4].bytes.u16(36) == 53 && internet[4].bytes[22] == 63)
         #expect(internet.allSatisfy { $0.bytes.mac(0) == S.upstreamMAC && $0.bytes.mac(6) == S.routerMAC })
         #expect(internet[0].bytes.u16(12) == EtherType.arp && internet[0].bytes.ip(28) == S.web1)
         let synAck = internet[1].bytes
@@ -99,9 +103,15 @@ import Testing
         #expect(gwEcho.ip(26) == S.dbGateway && gwEcho[34] == ICMPHeader.echoReply && gwEcho.u16(38) == 78)
 
         let c = report.counters
-        #expect(c.packetsIn == 21)
-        #expect(c.packetsOut == 12)
-        #expect(c.packetsDropped == 10)   // 21 in, 1 answered by a generated packet (time exceeded)
+        #expect(c.packetsIn == 25)
+        #expect(c.packetsOut == 14)
+        #expect(c.packetsDropped == 12)   // 25 in: 13 forwarded or answered, 12 dropped; +1 generated
+        #expect(c.drops(.sgIngressDenied) == 1)
+        #expect(c.drops(.ctInvalid) == 1)
+        // Flows: the client's HTTP connection, its ping to db-1, VLAN HTTPS to web-2, web-1 to web-2 (UDP),
+        // web-1 to db-1, web-1's DNS query.
+        #expect(report.flowsCreated == 6)
+        #expect(report.flowsPeak == 6)
         #expect(c.drops(.spoofedSource) == 4)
         #expect(c.drops(.ttlExceeded) == 1)
         #expect(c.drops(.noRoute) == 1)
@@ -112,7 +122,7 @@ import Testing
 
         // drops.pcapng: one packet per drop, with the reason as its comment.
         let drops = try readPcap(dir + "/drops.pcapng")
-        #expect(drops.count == 10)
+        #expect(drops.count == 12)
     }
 
     @Test func replayIsDeterministic() throws {
@@ -159,7 +169,9 @@ import Testing
         // tshark shows each drop's reason as its packet comment, and the port it came in on.
         let comments = try run(tshark, ["-n", "-r", dir + "/drops.pcapng", "-T", "fields", "-e", "frame.interface_name", "-e", "frame.comment"])
         let rows = comments.stdout.split(separator: "\n").map(String.init)
-        #expect(rows.count == 10)
+        #expect(rows.count == 12)
+        #expect(rows.contains("internet\tsg-ingress-denied"))
+        #expect(rows.contains("internet\tct-invalid"))
         #expect(rows.contains("internet\tspoofed-source"))
         #expect(rows.contains("web-1\tspoofed-source"))
         #expect(rows.contains("internet\tttl-exceeded"))

@@ -58,6 +58,17 @@ enum PublicIPScenario {
                                   sourcePort: 40000, destinationPort: 80, flags: TCPHeader.ack | TCPHeader.psh,
                                   sequence: 1001, acknowledgment: 9001, identification: 4,
                                   payload: Array("GET / HTTP/1.1\r\nHost: web-1\r\n\r\n".utf8)),
+            // 12. The database is closed to the internet: no rule of `db` admits it.
+            FrameBuilder.tcpFrame(sourceMAC: upstreamMAC, destinationMAC: routerMAC, source: client, destination: db1,
+                                  sourcePort: 40003, destinationPort: 5432, flags: TCPHeader.syn, identification: 5),
+            // 13. A stray ACK to web-1's open port, belonging to no connection: ct-invalid.
+            FrameBuilder.tcpFrame(sourceMAC: upstreamMAC, destinationMAC: routerMAC, source: client, destination: web1,
+                                  sourcePort: 40004, destinationPort: 80, flags: TCPHeader.ack, sequence: 77,
+                                  acknowledgment: 88, identification: 6),
+            // 14. The answer to web-1's DNS query: no ingress rule admits UDP 53, the tracked flow does.
+            FrameBuilder.udpFrame(sourceMAC: upstreamMAC, destinationMAC: routerMAC, source: client, destination: web1,
+                                  sourcePort: 53, destinationPort: 5300, identification: 7,
+                                  payload: dnsMessage(response: true)),
         ]
         return frames.enumerated().map { (t0 + UInt64($0.offset) * 100_000_000, $0.element) }
     }
@@ -94,8 +105,18 @@ enum PublicIPScenario {
             // 10. Broadcast (a DHCP discover): not routed.
             FrameBuilder.udpFrame(sourceMAC: web1MAC, destinationMAC: .broadcast, source: web1, destination: .broadcast,
                                   sourcePort: 68, destinationPort: 67),
+            // 11. A DNS query to the client (egress is open): it opens the flow its answer comes back on.
+            FrameBuilder.udpFrame(sourceMAC: web1MAC, destinationMAC: routerMAC, source: web1, destination: client,
+                                  sourcePort: 5300, destinationPort: 53, identification: 103,
+                                  payload: dnsMessage(response: false)),
         ]
         return frames.enumerated().map { (t0 + 50_000_000 + UInt64($0.offset) * 100_000_000, $0.element) }
+    }
+
+    /// A DNS query for example.com (A), or the matching response with no answer.
+    static func dnsMessage(response: Bool) -> [UInt8] {
+        [0x12, 0x34, response ? 0x81 : 0x01, response ? 0x80 : 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
+            + [7] + Array("example".utf8) + [3] + Array("com".utf8) + [0, 0, 1, 0, 1]
     }
 
     static func corrupted(_ f: [UInt8]) -> [UInt8] {

@@ -3,7 +3,7 @@
 /// The stages are stored as concrete values and called in a fixed order, so dispatch is static and the
 /// whole batch goes through one stage before the next (VPP's vector model). Later stages (conntrack,
 /// security groups, NAT, load balancing, VPN) slot in between the router and egress.
-public struct Dataplane {
+public struct Dataplane: ~Copyable {
     public let config: DataplaneConfig
     public private(set) var counters: Counters
     public var context: StageContext
@@ -12,6 +12,7 @@ public struct Dataplane {
     private var antiSpoof: AntiSpoofStage
     private var arp: ARPResponderStage
     private var router: RouterStage
+    private var conntrack: ConntrackStage
     private var local: LocalStage
     private var egress: EgressStage
 
@@ -22,6 +23,7 @@ public struct Dataplane {
         antiSpoof = AntiSpoofStage(config: config)
         arp = ARPResponderStage(config: config)
         router = RouterStage(config: config)
+        conntrack = ConntrackStage(firewall: config.firewall)
         local = LocalStage(config: config)
         egress = EgressStage(config: config)
     }
@@ -39,6 +41,7 @@ public struct Dataplane {
         antiSpoof.process(&batch, &context)
         arp.process(&batch, &context)
         router.process(&batch, &context)
+        conntrack.process(&batch, &context)
         local.process(&batch, &context)
         egress.process(&batch, &context)
         for i in 0..<batch.count {
@@ -53,6 +56,18 @@ public struct Dataplane {
                 counters.countDrop(.noRoute)
             }
         }
+    }
+
+    /// Flow-table figures: flows created and expired so far, the most tracked at once, and now.
+    public var flowStatistics: (created: UInt64, expired: UInt64, peak: Int, live: Int) {
+        (conntrack.created, conntrack.expired, conntrack.table.peak, conntrack.table.count)
+    }
+
+    /// Every flow still tracked, as flow-log records (at the end of a replay).
+    public func openFlows() -> [FlowRecord] {
+        var out: [FlowRecord] = []
+        conntrack.table.forEach { out.append(FlowRecord(conntrack.table.entries[$0], end: .open)) }
+        return out
     }
 
     /// Counts a packet the I/O side refused before it reached a batch (too large, unknown link layer).

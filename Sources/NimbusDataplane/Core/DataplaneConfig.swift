@@ -66,15 +66,19 @@ public struct DataplaneConfig: Sendable {
     /// Public addresses the site owns besides instance addresses (NAT pools, load-balancer VIPs,
     /// VPN endpoints): the dataplane answers ARP for them on the uplink.
     public var extraPublicAddresses: [IPv4Address]
+    /// Connection tracking and security groups; nil runs the site without them (routing only).
+    public var firewall: FirewallConfig?
 
     public init(name: String, routerMAC: MACAddress, upstreamMAC: MACAddress, networks: [Network],
-                subnets: [Subnet], instances: [Port], extraPublicAddresses: [IPv4Address] = []) {
+                subnets: [Subnet], instances: [Port], extraPublicAddresses: [IPv4Address] = [],
+                firewall: FirewallConfig? = nil) {
         self.name = name
         self.routerMAC = routerMAC
         self.networks = networks
         self.subnets = subnets
         self.ports = [Port(name: "internet", peerMAC: upstreamMAC, ip: .any, subnet: -1, network: -1)] + instances
         self.extraPublicAddresses = extraPublicAddresses
+        self.firewall = firewall
     }
 
     public var upstreamMAC: MACAddress { ports[0].peerMAC }

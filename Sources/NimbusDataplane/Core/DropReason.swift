@@ -32,6 +32,7 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case notUnicast
     case noRoute
     case forRouter
+    case ctFragmentUnmatched
 
     /// The stable name.
     public var name: String {
@@ -65,6 +66,7 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .notUnicast: "not-unicast"
         case .noRoute: "no-route"
         case .forRouter: "for-router"
+        case .ctFragmentUnmatched: "ct-fragment-unmatched"
         }
     }
 
@@ -100,6 +102,7 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .notUnicast: "broadcast, multicast or unspecified IPv4 address"
         case .noRoute: "no instance, subnet or internet route for the destination from this port"
         case .forRouter: "addressed to the dataplane itself, which only answers ICMP echo"
+        case .ctFragmentUnmatched: "a later IPv4 fragment whose first fragment was not seen or not allowed"
         }
     }
 

@@ -1,6 +1,6 @@
 /// The stages, as named in traces.
 public enum StageID: UInt8, Sendable, CaseIterable {
-    case ingress, classify, antiSpoof, arp, router, local, egress
+    case ingress, classify, antiSpoof, arp, router, conntrack, local, egress
 
     public var name: String {
         switch self {
@@ -9,6 +9,7 @@ public enum StageID: UInt8, Sendable, CaseIterable {
         case .antiSpoof: "anti-spoof"
         case .arp: "arp"
         case .router: "router"
+        case .conntrack: "conntrack"
         case .local: "local"
         case .egress: "egress"
         }
@@ -29,6 +30,14 @@ public enum TraceEvent: UInt8, Sendable {
     case routed
     /// router: a = destination (the dataplane's own address).
     case toRouter
+    /// conntrack: a packet of a tracked flow; a = flow state, b = 1 when from the originator.
+    case flowHit
+    /// conntrack: a new flow allowed by the rules; a = its state.
+    case flowCreated
+    /// conntrack: an ICMP error about a tracked flow.
+    case related
+    /// conntrack: a later fragment of an allowed datagram.
+    case fragmentFollows
     /// local: a = the address that answered the echo.
     case echoReplied
     /// egress: a = out port, b = new TTL (or 256 when not decremented).

@@ -24,9 +24,13 @@ public struct Route: Sendable, Equatable {
 /// over the topology's instances, gateways, subnets and networks; what no site prefix covers goes to the
 /// internet. Addresses of a nat-private network are reachable only from inside that network.
 ///
-/// Reads: IPv4 source and destination, the ingress port. Writes: `outPort` (or the local-delivery marker
-/// for the dataplane's own addresses) and `routed` (the hop crosses subnets, so the TTL drops).
-/// Drops: `not-unicast`, `no-route`, `for-router`, `ipv6-not-routed`.
+/// A routed hop (between subnets, or to or from the internet) needs a TTL above 1: otherwise the packet is
+/// dropped here, before any filtering, and ICMP Time Exceeded goes back to the sender (RFC 1812).
+///
+/// Reads: IPv4 source, destination and TTL, the ingress port. Writes: `outPort` (or the local-delivery
+/// marker for the dataplane's own addresses) and `routed` (the hop crosses subnets, so the TTL drops);
+/// generates ICMP errors. Drops: `not-unicast`, `no-route`, `for-router`, `ttl-exceeded`,
+/// `ipv6-not-routed`.
 public struct RouterStage: Stage {
     /// `outPort` value for packets addressed to the dataplane itself (handled by `LocalStage`).
     public static let localDelivery: UInt16 = .max
@@ -35,6 +39,12 @@ public struct RouterStage: Stage {
     private let portNetwork: [Int32]
     private let portSubnet: [Int32]
     private let networkIsPublic: [Bool]
+    private let routerMAC: MACAddress
+    private let peerMACs: [MACAddress]
+    /// The address ICMP errors are sent from, per port: the gateway of the port's subnet.
+    private let portGateway: [IPv4Address]
+    private let firstGateway: IPv4Address
+    private var icmpIdentification: UInt16 = 0
 
     public init(config: DataplaneConfig) {
         var entries: [(IPv4CIDR, Route)] = []
@@ -64,10 +74,16 @@ public struct RouterStage: Stage {
         portNetwork = config.ports.map { Int32($0.network) }
         portSubnet = config.ports.map { Int32($0.subnet) }
         networkIsPublic = config.networks.map { $0.mode == .publicIP }
+        routerMAC = config.routerMAC
+        peerMACs = config.ports.map(\.peerMAC)
+        portGateway = config.ports.map { $0.subnet >= 0 ? config.subnets[$0.subnet].gateway : .any }
+        firstGateway = config.subnets.first?.gateway ?? .any
     }
 
     public mutating func process(_ batch: inout PacketBatch, _ ctx: inout StageContext) {
-        for i in 0..<batch.count where batch.meta[i].verdict == .pending {
+        // Generated packets are appended after `count` was read and are already decided.
+        let n = batch.count
+        for i in 0..<n where batch.meta[i].verdict == .pending {
             switch batch.meta[i].etherType {
             case EtherType.ipv4:
                 route(&batch, i, &ctx)
@@ -81,7 +97,7 @@ public struct RouterStage: Stage {
     }
 
     @inline(__always)
-    private func route(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+    private mutating func route(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
         let l3 = batch.bytes(i).suffix(from: Int(batch.meta[i].l3Offset))
         let src = IPv4Address(value: l3.u32(12))
         let dst = IPv4Address(value: l3.u32(16))
@@ -96,6 +112,7 @@ public struct RouterStage: Stage {
             if !fromInternet && networkIsPublic[Int(srcNet)] {
                 batch.meta[i].outPort = DataplaneConfig.internetPort
                 batch.meta[i].routed = true
+                if l3.u8(8) <= 1 { return expire(&batch, i, &ctx) }
                 ctx.trace.record(i, .router, .routed, 0, 0)
                 return
             }
@@ -108,6 +125,7 @@ public struct RouterStage: Stage {
         case .instance where reachable:
             batch.meta[i].outPort = r.port
             batch.meta[i].routed = fromInternet || portSubnet[Int(inPort)] != r.subnet
+            if batch.meta[i].routed && l3.u8(8) <= 1 { return expire(&batch, i, &ctx) }
             ctx.trace.record(i, .router, .routed, UInt32(r.port), UInt32(prefix))
         case .router where reachable:
             let isEcho = batch.meta[i].ipProtocol == IPProtocol.icmp && batch.meta[i].hasL4
@@ -126,5 +144,57 @@ public struct RouterStage: Stage {
     private func fail(_ batch: inout PacketBatch, _ i: Int, _ reason: DropReason, _ ctx: inout StageContext) {
         batch.drop(i, reason)
         ctx.trace.record(i, .router, .dropped, UInt32(reason.rawValue))
+    }
+
+    private mutating func expire(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+        fail(&batch, i, .ttlExceeded, &ctx)
+        sendTimeExceeded(&batch, i, &ctx)
+    }
+
+    /// Builds ICMP Time Exceeded (type 11, code 0) for packet `i` as RFC 1812 4.3.2.3 asks: as much of
+    /// the original datagram as fits in 576 bytes, never about an ICMP error, a non-first fragment, or a
+    /// source that is not one host.
+    private mutating func sendTimeExceeded(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+        let original = batch.bytes(i).suffix(from: Int(batch.meta[i].l3Offset))
+        let ip = IPv4Header(unchecked: original)
+        let src = ip.source
+        if src == .any || src.isMulticast || src.isLimitedBroadcast || src.isLoopback || ip.fragmentOffset != 0 {
+            return
+        }
+        if ip.protocol == IPProtocol.icmp && batch.meta[i].hasL4 {
+            let type = original.u8(ip.headerLength)
+            if type != ICMPHeader.echoRequest && type != ICMPHeader.echoReply && type != 13 && type != 14 { return }
+        }
+        let quoted = min(ip.totalLength, 576 - 20 - 8)
+        let total = EthernetFrame.headerLength + 20 + 8 + quoted
+        guard let g = batch.generate(from: i, length: total) else { return }
+        let inPort = batch.meta[i].inPort
+        var from = portGateway[Int(inPort)]
+        if from == .any {
+            let out = batch.meta[i].outPort
+            from = out != RouterStage.localDelivery ? portGateway[Int(out)] : firstGateway
+        }
+        let frame = batch.bytes(g)
+        EthernetFrame.writeHeader(to: frame, destination: peerMACs[Int(inPort)], source: routerMAC,
+                                  etherType: EtherType.ipv4)
+        icmpIdentification &+= 1
+        IPv4Header.write(to: frame.suffix(from: 14), totalLength: 20 + 8 + quoted,
+                         identification: icmpIdentification, ttl: 64, protocol: IPProtocol.icmp,
+                         source: from, destination: src)
+        let icmp = frame.suffix(from: 34)
+        icmp.setU8(0, ICMPHeader.timeExceeded)
+        icmp.setU8(1, 0)
+        icmp.setU16(2, 0)
+        icmp.setU32(4, 0)
+        // The quoted header is the one that arrived (TTL 1, before any rewrite).
+        (icmp.base + 8).copyMemory(from: original.base, byteCount: quoted)
+        icmp.setU16(2, InternetChecksum.compute(icmp))
+        batch.meta[g].etherType = EtherType.ipv4
+        batch.meta[g].l3Offset = 14
+        batch.meta[g].l4Offset = 34
+        batch.meta[g].ipProtocol = IPProtocol.icmp
+        batch.meta[g].hasL4 = true
+        batch.forward(g, to: inPort)
+        ctx.trace.record(i, .router, .icmpGenerated, UInt32(ICMPHeader.timeExceeded), UInt32(g))
     }
 }

@@ -1,0 +1,228 @@
+import NimbusWire
+
+/// Connection tracking with stateful security groups (AWS semantics). The first packet of a flow is
+/// classified against the sender's egress and the receiver's ingress rules; if allowed, the flow is
+/// tracked and every later packet of it — in either direction — passes without classification. ICMP
+/// errors about a tracked flow pass as related; later fragments follow their first fragment.
+///
+/// Reads: IPv4 and L4 headers, ports chosen by the router. Writes: the flow table.
+/// Drops: `ct-invalid` (TCP that fits no flow, e.g. a stray ACK or SYN-ACK; an ICMP error or echo reply
+/// about nothing tracked), `sg-egress-denied`, `sg-ingress-denied`, `ct-table-full`,
+/// `ct-fragment-unmatched`.
+public struct ConntrackStage: Stage, ~Copyable {
+    public var table: FlowTable
+    private var wheel: TimerWheel
+    private var fragments = FragmentCache()
+    private let policy: SecurityPolicy?
+    private let loose: Bool
+    public private(set) var created: UInt64 = 0
+    public private(set) var expired: UInt64 = 0
+
+    public init(firewall: FirewallConfig?) {
+        let capacity = firewall?.maxFlows ?? 1
+        table = FlowTable(capacity: capacity)
+        wheel = TimerWheel(capacity: capacity, slotCount: 8192, tickNanoseconds: 1_000_000_000)
+        policy = firewall.map(SecurityPolicy.init)
+        loose = firewall?.loosePickup ?? false
+    }
+
+    // Linux conntrack's default timeouts, in nanoseconds.
+    static let second: UInt64 = 1_000_000_000
+    @inline(__always)
+    static func timeout(_ state: FlowState, _ proto: UInt8) -> UInt64 {
+        switch state {
+        case .synSent: 120 * second
+        case .synReceived: 60 * second
+        case .established: 432_000 * second
+        case .finWait: 120 * second
+        case .timeWait: 120 * second
+        case .closed: 10 * second
+        case .unreplied: proto == IPProtocol.udp ? 30 * second : proto == IPProtocol.icmp ? 30 * second : 600 * second
+        case .replied: proto == IPProtocol.udp ? 180 * second : proto == IPProtocol.icmp ? 30 * second : 600 * second
+        }
+    }
+
+    public mutating func process(_ batch: inout PacketBatch, _ ctx: inout StageContext) {
+        guard let policy else { return }
+        if batch.inputCount > 0 { expireDue(now: batch.meta[0].timestamp, &ctx) }
+        for i in 0..<batch.count
+        where batch.meta[i].verdict == .pending && batch.meta[i].etherType == EtherType.ipv4
+            && batch.meta[i].outPort != RouterStage.localDelivery {
+            let reason = track(batch, i, policy, &ctx)
+            if reason != .none {
+                batch.drop(i, reason)
+                ctx.trace.record(i, .conntrack, .dropped, UInt32(reason.rawValue))
+            }
+        }
+    }
+
+    /// Expires flows whose timers are due by `now` (the wheel only reminds; the flow's own last-seen
+    /// time decides).
+    private mutating func expireDue(now: UInt64, _ ctx: inout StageContext) {
+        var due: [Int] = []
+        wheel.advance(to: now) { due.append($0) }
+        for e in due {
+            let entry = table.entries[e]
+            let deadline = entry.lastSeen + Self.timeout(entry.state, entry.key.protocolNumber)
+            if deadline <= now {
+                end(e, reason: .expired, &ctx)
+            } else {
+                wheel.schedule(e, at: deadline)
+            }
+        }
+    }
+
+    private mutating func end(_ e: Int, reason: FlowRecord.End, _ ctx: inout StageContext) {
+        if ctx.flowLog.enabled { ctx.flowLog.append(FlowRecord(table.entries[e], end: reason)) }
+        if reason == .expired { expired += 1 }
+        wheel.cancel(e)
+        table.remove(e)
+    }
+
+    @inline(__always)
+    private mutating func track(_ batch: borrowing PacketBatch, _ i: Int, _ policy: SecurityPolicy,
+                                _ ctx: inout StageContext) -> DropReason {
+        let m = batch.meta[i]
+        let now = m.timestamp
+        let frame = batch.bytes(i)
+        let ip = frame.suffix(from: Int(m.l3Offset))
+        let src = ip.u32(12), dst = ip.u32(16)
+        let proto = m.ipProtocol
+        let id = ip.u16(4)
+        let firstFragment = ip.u16(6) & 0x2000 != 0  // more fragments, offset 0 (hasL4 below)
+        guard m.hasL4 else {
+            if fragments.isAllowed(source: src, destination: dst, protocol: proto, id: id, now: now) {
+                ctx.trace.record(i, .conntrack, .fragmentFollows)
+                return .none
+            }
+            return .ctFragmentUnmatched
+        }
+        let l4 = frame.suffix(from: Int(m.l4Offset))
+        var sport: UInt16 = 0, dport: UInt16 = 0, service: UInt16 = 0
+        var tcpFlags: UInt8 = 0
+        switch proto {
+        case IPProtocol.tcp:
+            sport = l4.u16(0); dport = l4.u16(2); service = dport
+            tcpFlags = l4.u8(13)
+        case IPProtocol.udp:
+            sport = l4.u16(0); dport = l4.u16(2); service = dport
+        case IPProtocol.icmp:
+            let type = l4.u8(0)
+            service = UInt16(type) << 8 | UInt16(l4.u8(1))
+            if type == ICMPHeader.echoRequest || type == ICMPHeader.echoReply {
+                sport = l4.u16(4); dport = sport
+            } else if type == 3 || type == 4 || type == 5 || type == 11 || type == 12 {
+                return related(l4, i, &ctx)
+            }
+        default:
+            break
+        }
+        let (key, reversed) = FlowKey.canonical(protocol: proto, source: src, sourcePort: sport,
+                                                destination: dst, destinationPort: dport)
+        if let e = table.find(key) {
+            let entry = table.entries[e]
+            let alive = now < entry.lastSeen + Self.timeout(entry.state, proto)
+            let isOriginal = reversed == entry.originIsB
+            let reopening = proto == IPProtocol.tcp && isOriginal && tcpFlags & (TCPHeader.syn | TCPHeader.ack) == TCPHeader.syn
+                && (entry.state == .timeWait || entry.state == .closed)
+            if alive && !reopening {
+                update(e, isOriginal: isOriginal, tcpFlags: tcpFlags, bytes: Int(m.length), now: now)
+                if firstFragment { fragments.allow(source: src, destination: dst, protocol: proto, id: id, now: now) }
+                ctx.trace.record(i, .conntrack, .flowHit, UInt32(table.entries[e].state.rawValue), isOriginal ? 1 : 0)
+                return .none
+            }
+            end(e, reason: alive ? .closed : .expired, &ctx)
+        }
+        // A new flow: only what may open one, and only what the rules allow.
+        var state = FlowState.unreplied
+        if proto == IPProtocol.tcp {
+            let syn = tcpFlags & (TCPHeader.syn | TCPHeader.ack | TCPHeader.rst | TCPHeader.fin) == TCPHeader.syn
+            if syn {
+                state = .synSent
+            } else if loose && tcpFlags & TCPHeader.rst == 0 {
+                state = .established
+            } else {
+                return .ctInvalid
+            }
+        } else if proto == IPProtocol.icmp && l4.u8(0) == ICMPHeader.echoReply && !loose {
+            return .ctInvalid
+        }
+        if m.inPort != DataplaneConfig.internetPort
+            && !policy.allowsEgress(port: m.inPort, protocol: proto, servicePort: service, remote: IPv4Address(value: dst)) {
+            return .sgEgressDenied
+        }
+        if m.outPort != DataplaneConfig.internetPort
+            && !policy.allowsIngress(port: m.outPort, protocol: proto, servicePort: service, remote: IPv4Address(value: src)) {
+            return .sgIngressDenied
+        }
+        guard let e = table.insert(key) else { return .ctTableFull }
+        table.entries[e] = FlowEntry(key: key, created: now, lastSeen: now, bytes: UInt64(m.length), packetsOriginal: 1,
+                                     packetsReply: 0, state: state, originIsB: reversed, flags: 0,
+                                     originPort: m.inPort, responderPort: m.outPort)
+        wheel.schedule(e, at: now + Self.timeout(state, proto))
+        created += 1
+        if firstFragment { fragments.allow(source: src, destination: dst, protocol: proto, id: id, now: now) }
+        ctx.trace.record(i, .conntrack, .flowCreated, UInt32(state.rawValue))
+        return .none
+    }
+
+    /// Follows a packet of a tracked flow through the TCP state machine (after Linux conntrack, reduced
+    /// to what decides timeouts) and counts it.
+    @inline(__always)
+    private mutating func update(_ e: Int, isOriginal: Bool, tcpFlags f: UInt8, bytes: Int, now: UInt64) {
+        var entry = table.entries[e]
+        entry.lastSeen = now
+        entry.bytes &+= UInt64(bytes)
+        if isOriginal { entry.packetsOriginal &+= 1 } else {
+            entry.packetsReply &+= 1
+            entry.flags |= FlowEntry.seenReply
+        }
+        if entry.key.protocolNumber == IPProtocol.tcp {
+            if f & TCPHeader.rst != 0 {
+                entry.state = .closed
+            } else {
+                switch entry.state {
+                case .synSent where !isOriginal && f & (TCPHeader.syn | TCPHeader.ack) == TCPHeader.syn | TCPHeader.ack:
+                    entry.state = .synReceived
+                case .synReceived where isOriginal && f & (TCPHeader.syn | TCPHeader.ack) == TCPHeader.ack:
+                    entry.state = .established
+                default:
+                    break
+                }
+                if f & TCPHeader.fin != 0 {
+                    entry.flags |= isOriginal ? FlowEntry.finOriginal : FlowEntry.finReply
+                    let both = FlowEntry.finOriginal | FlowEntry.finReply
+                    entry.state = entry.flags & both == both ? .timeWait : .finWait
+                }
+            }
+        } else if !isOriginal {
+            entry.state = .replied
+        }
+        table.entries[e] = entry
+    }
+
+    /// An ICMP error passes when the datagram it quotes belongs to a tracked flow. The quoted header's
+    /// total length is the original datagram's, longer than what is quoted, so it is read field by field.
+    @inline(__always)
+    private func related(_ icmp: RawBytes, _ i: Int, _ ctx: inout StageContext) -> DropReason {
+        let q = icmp.suffix(from: ICMPHeader.length)
+        guard q.count >= 20, q.u8(0) >> 4 == 4 else { return .ctInvalid }
+        let hl = Int(q.u8(0) & 0x0F) * 4
+        guard hl >= 20, q.count >= hl else { return .ctInvalid }
+        let proto = q.u8(9)
+        let l4 = q.suffix(from: hl)
+        var sport: UInt16 = 0, dport: UInt16 = 0
+        if proto == IPProtocol.tcp || proto == IPProtocol.udp {
+            guard l4.count >= 4 else { return .ctInvalid }
+            sport = l4.u16(0); dport = l4.u16(2)
+        } else if proto == IPProtocol.icmp {
+            guard l4.count >= 8 else { return .ctInvalid }
+            sport = l4.u16(4); dport = sport
+        }
+        let (key, _) = FlowKey.canonical(protocol: proto, source: q.u32(12), sourcePort: sport,
+                                         destination: q.u32(16), destinationPort: dport)
+        guard table.find(key) != nil else { return .ctInvalid }
+        ctx.trace.record(i, .conntrack, .related)
+        return .none
+    }
+}

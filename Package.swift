@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
     ],
     targets: [
         // libpcap, found through pkg-config (Debian: libpcap-dev).
@@ -45,7 +46,10 @@ let package = Package(
         ),
         .testTarget(name: "NimbusWireTests", dependencies: ["NimbusWire"]),
         .testTarget(name: "NimbusPcapTests", dependencies: ["NimbusPcap", "NimbusWire"]),
-        .testTarget(name: "NimbusDataplaneTests", dependencies: ["NimbusDataplane", "NimbusWire"]),
+        .testTarget(
+            name: "NimbusDataplaneTests",
+            dependencies: ["NimbusDataplane", "NimbusWire", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
         .testTarget(name: "NimbusTopologyTests", dependencies: ["NimbusTopology", "NimbusWire"]),
         .testTarget(
             name: "NimbusReplayTests",

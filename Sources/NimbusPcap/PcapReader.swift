@@ -92,9 +92,9 @@ public final class CaptureReader {
         case 1:
             guard let hdr = header?.pointee else { return nil }
             recordNumber += 1
-            // The pcap record header holds 32-bit seconds, which libpcap hands over as a signed value:
-            // read them as unsigned, good until 2106 rather than 2038.
-            let seconds = UInt64(UInt32(truncatingIfNeeded: hdr.ts.tv_sec))
+            // A classic pcap record holds 32-bit seconds, which libpcap hands over signed: a negative value
+            // is a time after 2038, read as unsigned. pcapng times come through whole.
+            let seconds = hdr.ts.tv_sec < 0 ? UInt64(UInt32(truncatingIfNeeded: hdr.ts.tv_sec)) : UInt64(hdr.ts.tv_sec)
             let ts = seconds &* 1_000_000_000 &+ UInt64(max(0, hdr.ts.tv_usec))
             let bytes = UnsafeRawBufferPointer(start: data, count: Int(hdr.caplen))
             return CaptureRecord(timestamp: ts, bytes: bytes, originalLength: Int(hdr.len), linkType: linkType)

@@ -82,6 +82,8 @@ public final class PcapngWriter {
     private func le32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
 
     private func option(_ code: UInt16, _ value: [UInt8]) -> [UInt8] {
+        // An option's length field has 16 bits; a longer value is cut (comments are for people).
+        let value = value.count > 65532 ? Array(value.prefix(65532)) : value
         var out = withUnsafeBytes(of: code.littleEndian) { Array($0) }
         out += withUnsafeBytes(of: UInt16(value.count).littleEndian) { Array($0) }
         out += value

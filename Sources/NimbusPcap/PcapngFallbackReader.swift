@@ -9,8 +9,10 @@ import Glibc
 final class PcapngFallbackReader {
     private struct Interface {
         var linkType: Int32
-        /// Nanoseconds per timestamp unit, as a numerator/denominator pair to stay exact.
+        /// Timestamp units per second (if_tsresol).
         var unitsPerSecond: UInt64
+        /// Seconds to add to every timestamp (if_tsoffset).
+        var offsetSeconds: Int64 = 0
     }
 
     let path: String
@@ -82,12 +84,16 @@ final class PcapngFallbackReader {
             switch u32(offset) {
             case 1:  // interface description
                 guard bodyEnd - body >= 8 else { throw fail("short interface block") }
-                var iface = Interface(linkType: Int32(u16(body)), unitsPerSecond: 1_000_000)
+                var iface = Interface(linkType: Int32(u16(body)), unitsPerSecond: 1_000_000, offsetSeconds: 0)
                 var o = body + 8
                 while o + 4 <= bodyEnd {
                     let code = u16(o), len = Int(u16(o + 2))
                     if code == 0 { break }
                     guard o + 4 + len <= bodyEnd else { break }
+                    if code == 14 && len >= 8 {
+                        let lo = UInt64(u32(o + 4)), hi = UInt64(u32(o + 8))
+                        iface.offsetSeconds = Int64(bitPattern: bigEndian ? lo << 32 | hi : hi << 32 | lo)
+                    }
                     if code == 9 && len >= 1 {
                         let v = data[o + 4]
                         let exp = UInt64(v & 0x7F)
@@ -114,8 +120,12 @@ final class PcapngFallbackReader {
                 guard caplen <= bodyEnd - body - 20 else { throw fail("captured length \(caplen) beyond its block") }
                 recordNumber += 1
                 let iface = interfaces[ifIndex]
-                let ns = ts / iface.unitsPerSecond &* 1_000_000_000
-                    &+ (ts % iface.unitsPerSecond) &* 1_000_000_000 / iface.unitsPerSecond
+                // units -> ns without overflow for any resolution (picoseconds need 128-bit intermediates).
+                let ups = iface.unitsPerSecond
+                let frac = (ts % ups).multipliedFullWidth(by: 1_000_000_000)
+                let fracNs = ups.dividingFullWidth((frac.high, frac.low)).quotient
+                var ns = (ts / ups) &* 1_000_000_000 &+ fracNs
+                ns = UInt64(bitPattern: Int64(bitPattern: ns) &+ iface.offsetSeconds &* 1_000_000_000)
                 return (ns, iface.linkType, Array(data[(body + 20)..<(body + 20 + caplen)]), origlen)
             case 3:  // simple packet block: no timestamp, interface 0
                 guard let iface = interfaces.first, bodyEnd - body >= 4 else { throw fail("simple packet without interface") }

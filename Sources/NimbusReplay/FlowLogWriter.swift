@@ -58,7 +58,7 @@ struct FlowLogWriter {
         for (n, r) in accepted.enumerated() {
             lines.append((r.start, n, line(proto: r.protocolNumber, r.source, r.sourcePort, r.destination, r.destinationPort,
                                             packets: r.packets, bytes: r.bytes, start: r.start, end: r.last,
-                                            action: "ACCEPT", extra: "\"end\": \"\(r.end.rawValue)\"")))
+                                            action: "ACCEPT", extra: "\"end-reason\": \"\(r.end.rawValue)\"")))
         }
         for (k, t) in rejected {
             lines.append((t.first, accepted.count + t.order,
@@ -73,7 +73,10 @@ struct FlowLogWriter {
 
     private func line(proto: UInt8, _ src: UInt32, _ sp: UInt16, _ dst: UInt32, _ dp: UInt16, packets: UInt64,
                       bytes: UInt64, start: UInt64, end: UInt64, action: String, extra: String) -> String {
-        "{\"protocol\": \"\(Self.protocolName(proto))\", \"source\": \"\(IPv4Address(value: src))\", \"source-port\": \(sp), "
+        // Ports only mean something for TCP and UDP (ICMP echo identifiers are not shown as ports).
+        let ported = proto == IPProtocol.tcp || proto == IPProtocol.udp
+        let sp = ported ? sp : 0, dp = ported ? dp : 0
+        return "{\"protocol\": \"\(Self.protocolName(proto))\", \"source\": \"\(IPv4Address(value: src))\", \"source-port\": \(sp), "
             + "\"destination\": \"\(IPv4Address(value: dst))\", \"destination-port\": \(dp), \"packets\": \(packets), "
             + "\"bytes\": \(bytes), \"start\": \(captureTime(start)), \"end\": \(captureTime(end)), "
             + "\"action\": \"\(action)\", \(extra)}"

@@ -31,6 +31,8 @@ public struct TraceFormatter: Sendable {
         case .routed:
             if r.a == 0 && r.b == 0 { return "  \(stage)no site prefix matches: to internet" }
             return "  \(stage)route /\(r.b) -> \(port(r.a))"
+        case .aclAllowed:
+            return "  \(stage)allowed by the subnet ACLs"
         case .flowHit:
             let state = FlowState(rawValue: UInt8(truncatingIfNeeded: r.a)).map { "\($0)" } ?? "?"
             return "  \(stage)tracked flow (\(r.b == 1 ? "original" : "reply") direction), state \(state)"

@@ -23,7 +23,7 @@ struct Assembler {
             var subnets: [Subnet] = []
             for subnet in network.subnets {
                 guard let name = subnet.name?.value, let cidr = subnet.cidr?.value else { return incomplete("subnet") }
-                subnets.append(Subnet(name: name, cidr: cidr))
+                subnets.append(Subnet(name: name, cidr: cidr, networkACL: subnet.networkACL?.value))
             }
             topology.networks.append(
                 Network(name: name, cidr: cidr, mode: network.mode, subnets: subnets, nat: network.nat?.gateway))
@@ -36,6 +36,16 @@ struct Assembler {
                 return incomplete("security rule")
             }
             topology.securityGroups.append(SecurityGroup(name: name, ingress: ingress, egress: egress))
+        }
+        for acl in draft.networkACLs {
+            guard let name = acl.name?.value else { return incomplete("network ACL") }
+            let inbound = acl.inbound.compactMap(\.rule)
+            let outbound = acl.outbound.compactMap(\.rule)
+            guard inbound.count == acl.inbound.count, outbound.count == acl.outbound.count else {
+                return incomplete("network ACL rule")
+            }
+            // The initializer sorts each list by rule number.
+            topology.networkACLs.append(NetworkACL(name: name, inbound: inbound, outbound: outbound))
         }
         for instance in draft.instances {
             guard let name = instance.name?.value, let network = instance.network?.value,

@@ -12,6 +12,7 @@ struct TopologyDraft {
     var hosts: [HostDraft] = []
     var networks: [NetworkDraft] = []
     var groups: [GroupDraft] = []
+    var networkACLs: [NetworkACLDraft] = []
     var instances: [InstanceDraft] = []
     var loadBalancers: [LoadBalancerDraft] = []
     var tunnels: [TunnelDraft] = []
@@ -34,6 +35,8 @@ struct NetworkDraft {
 struct SubnetDraft {
     var name: Located<String>?
     var cidr: Located<IPv4CIDR>?
+    /// The `network-acl` reference, positioned for the reference check.
+    var networkACL: Located<String>?
 }
 
 struct NATDraft {
@@ -53,6 +56,19 @@ struct RuleDraft {
     var rule: SecurityRule?
     /// The `sg:NAME` peer, positioned, for the reference check.
     var groupReference: Located<String>?
+}
+
+struct NetworkACLDraft {
+    var name: Located<String>?
+    var inbound: [ACLRuleDraft] = []
+    var outbound: [ACLRuleDraft] = []
+}
+
+struct ACLRuleDraft {
+    /// The `rule` number, positioned for the uniqueness check; nil when missing or invalid.
+    var number: Located<Int>?
+    /// Nil when any part of the rule was invalid.
+    var rule: ACLRule?
 }
 
 struct InstanceDraft {

@@ -16,6 +16,8 @@ public struct Topology: Sendable {
     public var internet: InternetSettings
     public var networks: [Network]
     public var securityGroups: [SecurityGroup]
+    /// Top-level `network-acls`, in file order; subnets name them in `Subnet.networkACL`.
+    public var networkACLs: [NetworkACL]
     public var instances: [Instance]
     public var loadBalancers: [LoadBalancer]
     public var vpnTunnels: [VPNTunnel]
@@ -27,8 +29,9 @@ public struct Topology: Sendable {
     public init(
         file: String, name: String, routerMAC: MACAddress = Topology.defaultRouterMAC,
         conntrack: ConntrackSettings = ConntrackSettings(), internet: InternetSettings = InternetSettings(),
-        networks: [Network] = [], securityGroups: [SecurityGroup] = [], instances: [Instance] = [],
-        loadBalancers: [LoadBalancer] = [], vpnTunnels: [VPNTunnel] = [], events: [Event] = []
+        networks: [Network] = [], securityGroups: [SecurityGroup] = [], networkACLs: [NetworkACL] = [],
+        instances: [Instance] = [], loadBalancers: [LoadBalancer] = [], vpnTunnels: [VPNTunnel] = [],
+        events: [Event] = []
     ) {
         self.file = file
         self.name = name
@@ -37,6 +40,7 @@ public struct Topology: Sendable {
         self.internet = internet
         self.networks = networks
         self.securityGroups = securityGroups
+        self.networkACLs = networkACLs
         self.instances = instances
         self.loadBalancers = loadBalancers
         self.vpnTunnels = vpnTunnels
@@ -45,6 +49,7 @@ public struct Topology: Sendable {
 
     public func network(named name: String) -> Network? { networks.first { $0.name == name } }
     public func securityGroup(named name: String) -> SecurityGroup? { securityGroups.first { $0.name == name } }
+    public func networkACL(named name: String) -> NetworkACL? { networkACLs.first { $0.name == name } }
     public func instance(named name: String) -> Instance? { instances.first { $0.name == name } }
     public func loadBalancer(named name: String) -> LoadBalancer? { loadBalancers.first { $0.name == name } }
     public func vpnTunnel(named name: String) -> VPNTunnel? { vpnTunnels.first { $0.name == name } }
@@ -131,11 +136,15 @@ public struct Subnet: Sendable, Hashable {
     public var cidr: IPv4CIDR
     /// The subnet's first host; the dataplane answers ARP for it.
     public var gateway: IPv4Address
+    /// Key `network-acl`: the name of the `NetworkACL` that filters traffic crossing the subnet's
+    /// boundary; `nil` (key omitted) means no ACL, so everything is allowed at the subnet level.
+    public var networkACL: String?
 
-    public init(name: String, cidr: IPv4CIDR) {
+    public init(name: String, cidr: IPv4CIDR, networkACL: String? = nil) {
         self.name = name
         self.cidr = cidr
         self.gateway = cidr.firstHost
+        self.networkACL = networkACL
     }
 }
 
@@ -261,6 +270,71 @@ public enum RulePeer: Sendable, Hashable, CustomStringConvertible {
         case .cidr(let c): c.description
         case .group(let g): "sg:\(g)"
         }
+    }
+}
+
+/// A named, stateless set of numbered allow and deny rules that subnets attach with `network-acl`
+/// (AWS network-ACL semantics).
+///
+/// Each list is evaluated in rule-number order and the first matching rule decides; a packet that
+/// matches none is denied. `inbound` filters traffic entering a subnet from outside it, `outbound`
+/// traffic leaving it; traffic between two addresses of the same subnet is not filtered. Being
+/// stateless, an ACL does not let replies through by itself: the return traffic needs its own rules.
+public struct NetworkACL: Sendable, Hashable {
+    public var name: String
+    /// Sorted by `ACLRule.number`, ascending; rule numbers are unique within the list.
+    public var inbound: [ACLRule]
+    /// Sorted by `ACLRule.number`, ascending; rule numbers are unique within the list.
+    public var outbound: [ACLRule]
+
+    /// Sorts `inbound` and `outbound` by rule number (stably, should two share a number).
+    public init(name: String, inbound: [ACLRule], outbound: [ACLRule]) {
+        self.name = name
+        self.inbound = NetworkACL.sortedByNumber(inbound)
+        self.outbound = NetworkACL.sortedByNumber(outbound)
+    }
+
+    /// The highest rule number a file may use (AWS reserves 32767 and above).
+    public static let maxRuleNumber = 32766
+
+    private static func sortedByNumber(_ rules: [ACLRule]) -> [ACLRule] {
+        rules.enumerated().sorted { ($0.element.number, $0.offset) < ($1.element.number, $1.offset) }.map(\.element)
+    }
+}
+
+/// What a matching network-ACL rule does with the packet.
+public enum ACLAction: String, Sendable, Hashable {
+    case allow
+    case deny
+}
+
+/// One numbered rule of a `NetworkACL`. Ports apply to TCP/UDP only and ICMP type/code to ICMP/ICMPv6
+/// only, as in `SecurityRule`; the peer is always a CIDR (no `sg:NAME`).
+public struct ACLRule: Sendable, Hashable {
+    /// Key `rule`: 1...32766; lower numbers are evaluated first.
+    public var number: Int
+    public var action: ACLAction
+    public var `protocol`: RuleProtocol
+    /// Destination ports; empty means every port.
+    public var ports: [ClosedRange<UInt16>]
+    /// `nil` means every type.
+    public var icmpType: UInt8?
+    /// `nil` means every code.
+    public var icmpCode: UInt8?
+    /// The remote side: `source` in an inbound rule, `destination` in an outbound rule.
+    public var peer: IPCIDR
+
+    public init(
+        number: Int, action: ACLAction, protocol: RuleProtocol, ports: [ClosedRange<UInt16>] = [],
+        icmpType: UInt8? = nil, icmpCode: UInt8? = nil, peer: IPCIDR
+    ) {
+        self.number = number
+        self.action = action
+        self.protocol = `protocol`
+        self.ports = ports
+        self.icmpType = icmpType
+        self.icmpCode = icmpCode
+        self.peer = peer
     }
 }
 

@@ -24,10 +24,37 @@ extension TopologyReader {
     func readRule(_ node: Node, _ what: String, peerKey: String) -> RuleDraft? {
         let context = peerKey == "source" ? "ingress rule" : "egress rule"
         guard let map = MappingReader(
-            node, what, context: context, allowed: ["protocol", "ports", "icmp-type", "icmp-code", peerKey],
-            sink: sink) else { return nil }
-        var valid = true
+            node, what, context: context, allowed: RuleMatch.keys + [peerKey], sink: sink) else { return nil }
         var draft = RuleDraft()
+        let match = readRuleMatch(map, in: context)
+
+        var peer: RulePeer?
+        if let node = map.required(peerKey, in: context, sink: sink), let text = sink.scalar(node, q(peerKey)) {
+            if text.hasPrefix("sg:") {
+                if let name = sink.value(node, "\(q(peerKey)) group", { (s) throws(ValueError) in
+                    try parseName(String(s.dropFirst(3)))
+                }) {
+                    peer = .group(name.value)
+                    draft.groupReference = name
+                }
+            } else {
+                peer = sink.value(node, q(peerKey), parseIPCIDR).map { .cidr($0.value) }
+            }
+        }
+
+        if let match, let peer {
+            draft.rule = SecurityRule(
+                protocol: match.protocol, ports: match.ports, icmpType: match.icmpType, icmpCode: match.icmpCode,
+                peer: peer)
+        }
+        return draft
+    }
+
+    /// The traffic-matching keys shared by security-group and network-ACL rules: `protocol`, `ports`,
+    /// `icmp-type` and `icmp-code`, with the checks that tie ports and ICMP fields to the protocol.
+    /// Nil when any of them was missing or invalid (already reported).
+    func readRuleMatch(_ map: MappingReader, in context: String) -> RuleMatch? {
+        var valid = true
         let proto = sink.required(map, "protocol", in: context, parseRuleProtocol)
         if proto == nil { valid = false }
 
@@ -62,26 +89,8 @@ extension TopologyReader {
             valid = false
         }
 
-        var peer: RulePeer?
-        if let node = map.required(peerKey, in: context, sink: sink), let text = sink.scalar(node, q(peerKey)) {
-            if text.hasPrefix("sg:") {
-                if let name = sink.value(node, "\(q(peerKey)) group", { (s) throws(ValueError) in
-                    try parseName(String(s.dropFirst(3)))
-                }) {
-                    peer = .group(name.value)
-                    draft.groupReference = name
-                }
-            } else {
-                peer = sink.value(node, q(peerKey), parseIPCIDR).map { .cidr($0.value) }
-            }
-        }
-
-        if valid, let proto, let peer {
-            draft.rule = SecurityRule(
-                protocol: proto.value, ports: ports, icmpType: icmp["icmp-type"], icmpCode: icmp["icmp-code"],
-                peer: peer)
-        }
-        return draft
+        guard valid, let proto else { return nil }
+        return RuleMatch(protocol: proto.value, ports: ports, icmpType: icmp["icmp-type"], icmpCode: icmp["icmp-code"])
     }
 
     func readInstance(_ node: Node, _ what: String) -> InstanceDraft? {
@@ -107,4 +116,15 @@ extension TopologyReader {
         }
         return instance
     }
+}
+
+/// What a rule matches besides its peer; see `TopologyReader.readRuleMatch`.
+struct RuleMatch {
+    /// The keys `readRuleMatch` reads, in the order unknown-key messages list them.
+    static let keys = ["protocol", "ports", "icmp-type", "icmp-code"]
+
+    var `protocol`: RuleProtocol
+    var ports: [ClosedRange<UInt16>]
+    var icmpType: UInt8?
+    var icmpCode: UInt8?
 }

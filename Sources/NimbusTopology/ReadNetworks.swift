@@ -17,11 +17,13 @@ extension TopologyReader {
         }
         network.subnets = requiredEntries(of: map, "subnets", in: context) { node, what in
             let context = describe(node, as: "subnet")
-            guard let subnet = MappingReader(node, what, context: context, allowed: ["name", "cidr"], sink: sink)
+            guard let subnet = MappingReader(
+                node, what, context: context, allowed: ["name", "cidr", "network-acl"], sink: sink)
             else { return nil }
             return SubnetDraft(
                 name: sink.required(subnet, "name", in: context, parseName),
-                cidr: sink.required(subnet, "cidr", in: context, parseIPv4CIDR))
+                cidr: sink.required(subnet, "cidr", in: context, parseIPv4CIDR),
+                networkACL: sink.optional(subnet, "network-acl", parseName))
         }
         if let nat = map["nat"], let keyPosition = map.keyPosition("nat") {
             network.nat = readNAT(nat, keyPosition: keyPosition)

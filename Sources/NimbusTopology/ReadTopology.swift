@@ -7,8 +7,8 @@ struct TopologyReader {
     let sink: DiagnosticSink
 
     static let topKeys = [
-        "version", "name", "router-mac", "conntrack", "internet", "networks", "security-groups", "instances",
-        "load-balancers", "vpn-tunnels", "events",
+        "version", "name", "router-mac", "conntrack", "internet", "networks", "security-groups", "network-acls",
+        "instances", "load-balancers", "vpn-tunnels", "events",
     ]
 
     func read(_ root: Node) -> TopologyDraft {
@@ -26,6 +26,7 @@ struct TopologyReader {
         if let node = top["internet"] { readInternet(node, into: &draft) }
         draft.networks = entries(of: top, "networks", readNetwork)
         draft.groups = entries(of: top, "security-groups", readGroup)
+        draft.networkACLs = entries(of: top, "network-acls", readNetworkACL)
         draft.instances = entries(of: top, "instances", readInstance)
         draft.loadBalancers = entries(of: top, "load-balancers", readLoadBalancer)
         draft.tunnels = entries(of: top, "vpn-tunnels", readTunnel)

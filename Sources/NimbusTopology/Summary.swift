@@ -19,6 +19,7 @@ extension Topology {
             lines.append("  \(network.name) \(network.cidr) \(network.mode.rawValue)")
             appendLimited(network.subnets, limit: 8, indent: "    ", to: &lines) { subnet in
                 "    subnet \(subnet.name) \(subnet.cidr) gateway \(subnet.gateway)"
+                    + (subnet.networkACL.map { " network-acl \($0)" } ?? "")
             }
             if let nat = network.nat {
                 lines.append(
@@ -39,6 +40,12 @@ extension Topology {
             appendLimited(securityGroups, to: &lines) { group in
                 let egress = group.egress.map { "\($0.count) egress" } ?? "all egress"
                 return "  \(group.name): \(group.ingress.count) ingress, \(egress)"
+            }
+        }
+        if !networkACLs.isEmpty {
+            lines.append("network ACLs (\(networkACLs.count)):")
+            appendLimited(networkACLs, to: &lines) { acl in
+                "  \(acl.name): \(acl.inbound.count) inbound, \(acl.outbound.count) outbound"
             }
         }
         if !loadBalancers.isEmpty {

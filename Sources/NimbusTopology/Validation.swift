@@ -13,6 +13,7 @@ struct Validator {
     func validate() {
         checkUnique(draft.networks.map(\.name), kind: "network")
         checkUnique(draft.groups.map(\.name), kind: "security group")
+        checkUnique(draft.networkACLs.map(\.name), kind: "network ACL")
         checkUnique(draft.instances.map(\.name), kind: "instance")
         checkUnique(draft.loadBalancers.map(\.name), kind: "load balancer")
         checkUnique(draft.tunnels.map(\.name), kind: "vpn tunnel")
@@ -22,6 +23,7 @@ struct Validator {
         checkInstances()
         checkMACs()
         checkGroupReferences()
+        checkNetworkACLs()
         checkLoadBalancers()
         checkTunnels()
         checkEvents()

@@ -19,11 +19,21 @@ struct StageHarness: ~Copyable {
         var child: (port: UInt16, bytes: [UInt8])?
     }
 
-    /// Sends frames in (port, bytes) order as one batch.
+    /// Sends frames in (port, bytes) order as one batch, 1 µs apart.
     mutating func run(_ frames: [(UInt16, [UInt8])], trace: Int = 0) -> [Out] {
+        runBatch(frames.enumerated().map { (UInt64($0.offset) * 1000, $0.element.0, $0.element.1) }, trace: trace)
+    }
+
+    /// Sends frames at the given capture times (ns), each in a batch of its own, as a replay of sparse
+    /// traffic would, so timers run between them.
+    mutating func run(timed frames: [(UInt64, UInt16, [UInt8])]) -> [Out] {
+        frames.flatMap { runBatch([$0], trace: 0) }
+    }
+
+    private mutating func runBatch(_ frames: [(UInt64, UInt16, [UInt8])], trace: Int) -> [Out] {
         var batch = PacketBatch(arenaSize: 1 << 20)
-        for (k, (port, f)) in frames.enumerated() {
-            _ = f.withUnsafeBytes { batch.append($0, timestamp: UInt64(k) * 1000, port: port) }
+        for (t, port, f) in frames {
+            _ = f.withUnsafeBytes { batch.append($0, timestamp: t, port: port) }
         }
         dataplane.context.trace.limit = trace
         dataplane.process(&batch)

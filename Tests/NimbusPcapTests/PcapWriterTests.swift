@@ -110,13 +110,11 @@ private func write(_ path: String, linkType: UInt32 = 1) throws -> PcapWriter {
     }
 }
 
-// SOURCE BUG (Sources/NimbusPcap/PcapReader.swift, CaptureReader.next(), line 196): the seconds of a classic pcap
-// record are an unsigned 32-bit field (PcapWriter writes them as such), but libpcap 1.10 stores them into
-// `tv_sec` through a signed 32-bit field, so any time from 2038-01-19T03:14:08Z on arrives negative, and
-// `max(0, hdr.ts.tv_sec)` clamps it to 0: a file PcapWriter wrote with 4_000_000_000 s reads back as 1 ns.
-// Suggested fix: read a negative tv_sec as the unsigned 32-bit value it came from,
-// `let sec = hdr.ts.tv_sec < 0 ? UInt64(UInt32(truncatingIfNeeded: hdr.ts.tv_sec)) : UInt64(hdr.ts.tv_sec)`
-// (pcapng timestamps reach libpcap as 64-bit values and are never negative, so they are unaffected).
+// Regression: before c856623 (at 3d14f2d) CaptureReader.next() computed `max(0, hdr.ts.tv_sec)`. libpcap 1.10 hands the
+// unsigned 32-bit seconds of a pcap record over through a signed 32-bit field, so every time from
+// 2038-01-19T03:14:08Z on came back as 0 s (a file PcapWriter wrote at 4_000_000_000 s read back as 1 ns).
+// c856623 reinterprets tv_sec as unsigned 32-bit; this keeps it fixed (but see
+// pcapngTimestampsBeyond32BitSeconds for what that change broke).
 @Test func pcapTimestampsAfter2038RoundTrip() throws {
     try withTemporaryDirectory { dir in
         let path = dir + "/y2038.pcap"

@@ -6,18 +6,65 @@ import NimbusTopology
 import NimbusWire
 import Testing
 
-/// Replays `Topologies/public-ip.yaml` with its example captures and checks the result three ways:
-/// byte for byte against reviewed golden files, field by field, and with independent tools.
+/// An example topology with the captures its scenario generates.
+struct Example: Sendable {
+    var name: String
+    var inputs: [(port: String, frames: [(UInt64, [UInt8])])]
+
+    var topology: String { Repo.path("Topologies/\(name).yaml") }
+    func capture(_ port: String) -> String { Repo.path("Topologies/\(name).\(port).pcap") }
+
+    static let all = [
+        Example(name: "public-ip", inputs: [("internet", PublicIPScenario.internet), ("web-1", PublicIPScenario.web1Port)]),
+        Example(name: "security-groups", inputs: [("internet", SecurityGroupsScenario.internet),
+                                                  ("web-1", SecurityGroupsScenario.web1Port),
+                                                  ("app-1", SecurityGroupsScenario.app1Port)]),
+    ]
+
+    /// Replays the example's committed captures into `dir`.
+    func replay(into dir: String, trace: Int = 0, flowLog: String? = nil,
+                traceSink: @escaping (String) -> Void = { _ in }) throws -> ReplayReport {
+        let t = try TopologyLoader.load(path: topology)
+        var options = ReplayOptions(inputs: inputs.map { ($0.port, capture($0.port)) }, outputDirectory: dir)
+        options.traceCount = trace
+        options.flowLogPath = flowLog
+        return try Replay.run(config: t.dataplaneConfig(), options: options, traceOutput: traceSink)
+    }
+}
+
+/// Every example's replay, byte for byte against reviewed golden files (with its flow log).
+@Suite(.serialized) struct GoldenFilesTests {
+    @Test(arguments: Example.all.map(\.name))
+    func outputsMatchTheReviewedGoldenFiles(_ name: String) throws {
+        let example = try #require(Example.all.first { $0.name == name })
+        let dir = makeTempDirectory()
+        _ = try example.replay(into: dir, flowLog: dir + "/flows.jsonl")
+        let golden = Repo.golden + "/" + name
+        let produced = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0 != "report.json" }.sorted()
+        if Repo.updateGolden {
+            try? FileManager.default.removeItem(atPath: golden)
+            try FileManager.default.createDirectory(atPath: golden, withIntermediateDirectories: true)
+            for f in produced { try FileManager.default.copyItem(atPath: dir + "/" + f, toPath: golden + "/" + f) }
+            try (GoldenReplayTests.stableReport(dir + "/report.json") + "\n").write(toFile: golden + "/report.json", atomically: true, encoding: .utf8)
+        }
+        let expected = try FileManager.default.contentsOfDirectory(atPath: golden).filter { $0 != "report.json" }.sorted()
+        #expect(produced == expected)
+        for f in expected {
+            let got = FileManager.default.contents(atPath: dir + "/" + f)
+            let want = FileManager.default.contents(atPath: golden + "/" + f)
+            #expect(got != nil && got == want, "\(name)/\(f) differs from the golden file")
+        }
+        #expect(try GoldenReplayTests.stableReport(dir + "/report.json") + "\n" == String(contentsOfFile: golden + "/report.json", encoding: .utf8))
+    }
+}
+
+/// Replays `Topologies/public-ip.yaml` with its example captures and checks the result field by field,
+/// for determinism, and with independent tools.
 @Suite(.serialized) struct GoldenReplayTests {
     typealias S = PublicIPScenario
 
     static func replay(into dir: String, trace: Int = 0, traceSink: @escaping (String) -> Void = { _ in }) throws -> ReplayReport {
-        let topology = try TopologyLoader.load(path: Repo.path("Topologies/public-ip.yaml"))
-        var options = ReplayOptions(inputs: [("internet", Repo.path("Topologies/public-ip.internet.pcap")),
-                                             ("web-1", Repo.path("Topologies/public-ip.web-1.pcap"))],
-                                    outputDirectory: dir)
-        options.traceCount = trace
-        return try Replay.run(config: topology.dataplaneConfig(), options: options, traceOutput: traceSink)
+        try Example.all[0].replay(into: dir, trace: trace, traceSink: traceSink)
     }
 
     /// report.json without its timing figures, which vary run to run.
@@ -27,29 +74,6 @@ import Testing
     }
 
     static let outputs = ["internet.pcap", "web-1.pcap", "web-2.pcap", "db-1.pcap", "drops.pcapng"]
-
-    @Test func outputsMatchTheReviewedGoldenFiles() throws {
-        let dir = makeTempDirectory()
-        _ = try Self.replay(into: dir)
-        let golden = Repo.golden + "/public-ip"
-        if Repo.updateGolden {
-            try? FileManager.default.createDirectory(atPath: golden, withIntermediateDirectories: true)
-            for f in Self.outputs {
-                try? FileManager.default.removeItem(atPath: golden + "/" + f)
-                try FileManager.default.copyItem(atPath: dir + "/" + f, toPath: golden + "/" + f)
-            }
-            try (Self.stableReport(dir + "/report.json") + "\n").write(toFile: golden + "/report.json", atomically: true, encoding: .utf8)
-        }
-        for f in Self.outputs {
-            let got = try #require(FileManager.default.contents(atPath: dir + "/" + f), "\(f) missing")
-            let want = try #require(FileManager.default.contents(atPath: golden + "/" + f), "golden \(f) missing")
-            #expect(got == want, "\(f) differs from the golden file")
-        }
-        #expect(try Self.stableReport(dir + "/report.json") + "\n" == String(contentsOfFile: golden + "/report.json", encoding: .utf8))
-        // No port that sent nothing gets a file; no temporary file is left behind.
-        let listing = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
-        #expect(listing == (Self.outputs + ["report.json"]).sorted())
-    }
 
     @Test func packetsAreRightFieldByField() throws {
         let dir = makeTempDirectory()

@@ -25,9 +25,9 @@ func macRejectsMalformedText(_ text: String) {
     #expect(MACAddress(text) == nil, "accepted \(text)")
 }
 
-// Regression: at HEAD (3d14f2d) MACAddress.init?(_:) converted each octet with `UInt8(p, radix: 16)`, which
-// accepts a leading sign, so "+a:bb:cc:dd:ee:ff" parsed as 0a:bb:cc:dd:ee:ff. The working tree now also
-// requires hex digits (Addresses.swift, the `p.allSatisfy(\.isHexDigit)` guard); these cases keep it fixed.
+// Regression: before c856623 (at 3d14f2d) MACAddress.init?(_:) converted each octet with `UInt8(p, radix: 16)`, which
+// accepts a leading sign, so "+a:bb:cc:dd:ee:ff" parsed as 0a:bb:cc:dd:ee:ff. c856623 also requires
+// hex digits (Addresses.swift, the `p.allSatisfy(\.isHexDigit)` guard); these cases keep it fixed.
 @Test func macRejectsSignedOctets() {
     #expect(MACAddress("+a:bb:cc:dd:ee:ff") == nil)
     #expect(MACAddress("00:11:22:33:44:+5") == nil)
@@ -164,8 +164,8 @@ func ipv6RejectsMalformedText(_ text: String) {
     #expect(IPv6Address(text) == nil, "accepted \(text)")
 }
 
-// Regression: at HEAD (3d14f2d) IPv6Address.init?(_:) converted groups with `UInt16(item, radix: 16)`, which
-// accepts a leading "+" or "-", so "+1::" parsed as 1:: and "-0::1" as ::1. The working tree now requires hex
+// Regression: before c856623 (at 3d14f2d) IPv6Address.init?(_:) converted groups with `UInt16(item, radix: 16)`, which
+// accepts a leading "+" or "-", so "+1::" parsed as 1:: and "-0::1" as ::1. c856623 requires hex
 // digits (the `item.allSatisfy(\.isHexDigit)` guard in parseGroups); these cases keep it fixed.
 @Test(arguments: ["+1::", "-0::1", "2001:db8::+1", "::+ff", "\u{FF10}1::", "::\u{FF41}"])
 func ipv6RejectsSignedGroups(_ text: String) {

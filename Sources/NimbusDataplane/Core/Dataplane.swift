@@ -12,6 +12,7 @@ public struct Dataplane: ~Copyable {
     private var antiSpoof: AntiSpoofStage
     private var arp: ARPResponderStage
     private var router: RouterStage
+    private var networkACL: NetworkACLStage
     private var conntrack: ConntrackStage
     private var local: LocalStage
     private var egress: EgressStage
@@ -23,6 +24,7 @@ public struct Dataplane: ~Copyable {
         antiSpoof = AntiSpoofStage(config: config)
         arp = ARPResponderStage(config: config)
         router = RouterStage(config: config)
+        networkACL = NetworkACLStage(config: config)
         conntrack = ConntrackStage(firewall: config.firewall)
         local = LocalStage(config: config)
         egress = EgressStage(config: config)
@@ -41,6 +43,7 @@ public struct Dataplane: ~Copyable {
         antiSpoof.process(&batch, &context)
         arp.process(&batch, &context)
         router.process(&batch, &context)
+        networkACL.process(&batch, &context)
         conntrack.process(&batch, &context)
         local.process(&batch, &context)
         egress.process(&batch, &context)

@@ -24,12 +24,15 @@ public struct DataplaneConfig: Sendable {
         public var name: String
         public var network: Int
         public var cidr: IPv4CIDR
+        /// Index into `DataplaneConfig.networkACLs`, when the subnet has a network ACL.
+        public var networkACL: Int?
         /// The subnet's first host: the router's address in it.
         public var gateway: IPv4Address { cidr.firstHost }
-        public init(name: String, network: Int, cidr: IPv4CIDR) {
+        public init(name: String, network: Int, cidr: IPv4CIDR, networkACL: Int? = nil) {
             self.name = name
             self.network = network
             self.cidr = cidr
+            self.networkACL = networkACL
         }
     }
 
@@ -68,10 +71,12 @@ public struct DataplaneConfig: Sendable {
     public var extraPublicAddresses: [IPv4Address]
     /// Connection tracking and security groups; nil runs the site without them (routing only).
     public var firewall: FirewallConfig?
+    /// Stateless subnet filters, referenced by `Subnet.networkACL`.
+    public var networkACLs: [NetworkACLSpec]
 
     public init(name: String, routerMAC: MACAddress, upstreamMAC: MACAddress, networks: [Network],
                 subnets: [Subnet], instances: [Port], extraPublicAddresses: [IPv4Address] = [],
-                firewall: FirewallConfig? = nil) {
+                firewall: FirewallConfig? = nil, networkACLs: [NetworkACLSpec] = []) {
         self.name = name
         self.routerMAC = routerMAC
         self.networks = networks
@@ -79,6 +84,7 @@ public struct DataplaneConfig: Sendable {
         self.ports = [Port(name: "internet", peerMAC: upstreamMAC, ip: .any, subnet: -1, network: -1)] + instances
         self.extraPublicAddresses = extraPublicAddresses
         self.firewall = firewall
+        self.networkACLs = networkACLs
     }
 
     public var upstreamMAC: MACAddress { ports[0].peerMAC }

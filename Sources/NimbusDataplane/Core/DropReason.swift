@@ -33,6 +33,8 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case noRoute
     case forRouter
     case ctFragmentUnmatched
+    case naclInboundDenied
+    case naclOutboundDenied
 
     /// The stable name.
     public var name: String {
@@ -67,6 +69,8 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .noRoute: "no-route"
         case .forRouter: "for-router"
         case .ctFragmentUnmatched: "ct-fragment-unmatched"
+        case .naclInboundDenied: "nacl-inbound-denied"
+        case .naclOutboundDenied: "nacl-outbound-denied"
         }
     }
 
@@ -103,6 +107,8 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .noRoute: "no instance, subnet or internet route for the destination from this port"
         case .forRouter: "addressed to the dataplane itself, which only answers ICMP echo"
         case .ctFragmentUnmatched: "a later IPv4 fragment whose first fragment was not seen or not allowed"
+        case .naclInboundDenied: "the network ACL of the destination's subnet denies it (inbound)"
+        case .naclOutboundDenied: "the network ACL of the sender's subnet denies it (outbound)"
         }
     }
 

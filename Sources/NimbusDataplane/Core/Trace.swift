@@ -1,6 +1,6 @@
 /// The stages, as named in traces.
 public enum StageID: UInt8, Sendable, CaseIterable {
-    case ingress, classify, antiSpoof, arp, router, conntrack, local, egress
+    case ingress, classify, antiSpoof, arp, router, networkACL, conntrack, local, egress
 
     public var name: String {
         switch self {
@@ -9,6 +9,7 @@ public enum StageID: UInt8, Sendable, CaseIterable {
         case .antiSpoof: "anti-spoof"
         case .arp: "arp"
         case .router: "router"
+        case .networkACL: "network-acl"
         case .conntrack: "conntrack"
         case .local: "local"
         case .egress: "egress"
@@ -30,6 +31,8 @@ public enum TraceEvent: UInt8, Sendable {
     case routed
     /// router: a = destination (the dataplane's own address).
     case toRouter
+    /// network-acl: the subnet ACLs on the way allow it.
+    case aclAllowed
     /// conntrack: a packet of a tracked flow; a = flow state, b = 1 when from the originator.
     case flowHit
     /// conntrack: a new flow allowed by the rules; a = its state.

@@ -1,0 +1,120 @@
+import NimbusWire
+
+/// One numbered rule of a network ACL.
+public struct ACLRuleSpec: Sendable, Hashable {
+    public var allow: Bool
+    /// nil: every protocol.
+    public var protocolNumber: UInt8?
+    /// TCP/UDP destination ports; empty: all.
+    public var ports: [ClosedRange<UInt16>]
+    public var icmpType: UInt8?
+    public var icmpCode: UInt8?
+    /// Source (inbound) or destination (outbound).
+    public var peer: IPv4CIDR
+
+    public init(allow: Bool, protocolNumber: UInt8?, ports: [ClosedRange<UInt16>] = [], icmpType: UInt8? = nil,
+                icmpCode: UInt8? = nil, peer: IPv4CIDR) {
+        self.allow = allow
+        self.protocolNumber = protocolNumber
+        self.ports = ports
+        self.icmpType = icmpType
+        self.icmpCode = icmpCode
+        self.peer = peer
+    }
+
+    /// Does the rule match? `servicePort` is the destination port or ICMP type << 8 | code; nil for a
+    /// later fragment, which only rules without a port or ICMP condition match.
+    @inline(__always)
+    func matches(_ proto: UInt8, _ servicePort: UInt16?, _ remote: IPv4Address) -> Bool {
+        guard peer.contains(remote) else { return false }
+        guard let p = protocolNumber else { return true }
+        guard p == proto else { return false }
+        if p == IPProtocol.tcp || p == IPProtocol.udp {
+            if ports.isEmpty { return true }
+            guard let sp = servicePort else { return false }
+            for r in ports where r.contains(sp) { return true }
+            return false
+        }
+        if p == IPProtocol.icmp && (icmpType != nil || icmpCode != nil) {
+            guard let sp = servicePort else { return false }
+            if let t = icmpType, UInt8(sp >> 8) != t { return false }
+            if let c = icmpCode, UInt8(sp & 0xFF) != c { return false }
+        }
+        return true
+    }
+}
+
+/// A stateless network ACL: rules in number order, first match decides, deny when none matches.
+public struct NetworkACLSpec: Sendable {
+    public var name: String
+    public var inbound: [ACLRuleSpec]
+    public var outbound: [ACLRuleSpec]
+
+    public init(name: String, inbound: [ACLRuleSpec], outbound: [ACLRuleSpec]) {
+        self.name = name
+        self.inbound = inbound
+        self.outbound = outbound
+    }
+
+    @inline(__always)
+    static func decide(_ rules: [ACLRuleSpec], _ proto: UInt8, _ servicePort: UInt16?, _ remote: IPv4Address) -> Bool {
+        for r in rules where r.matches(proto, servicePort, remote) { return r.allow }
+        return false
+    }
+}
+
+/// Network ACLs: stateless filters at subnet borders, as AWS network ACLs. A packet leaving a subnet that
+/// has an ACL is checked against its outbound rules (remote: the destination), one entering a subnet
+/// against its inbound rules (remote: the source). Traffic within a subnet is not filtered, and replies
+/// get no free pass: the rules must admit them too.
+///
+/// Reads: IPv4 and L4 headers, the ports chosen by the router. Drops: `nacl-outbound-denied`,
+/// `nacl-inbound-denied`.
+public struct NetworkACLStage: Stage {
+    private let acls: [NetworkACLSpec]
+    /// Per port: the ACL of the port's subnet, or -1.
+    private let portACL: [Int32]
+    private let portSubnet: [Int32]
+
+    /// - Parameter subnetACL: per subnet (as `config.subnets`), the index into `acls`, or nil.
+    public init(config: DataplaneConfig) {
+        acls = config.networkACLs
+        portACL = config.ports.map { p in
+            p.subnet >= 0 ? Int32(config.subnets[p.subnet].networkACL ?? -1) : -1
+        }
+        portSubnet = config.ports.map { Int32($0.subnet) }
+    }
+
+    public mutating func process(_ batch: inout PacketBatch, _ ctx: inout StageContext) {
+        if acls.isEmpty { return }
+        for i in 0..<batch.count
+        where batch.meta[i].verdict == .pending && batch.meta[i].etherType == EtherType.ipv4
+            && batch.meta[i].outPort != RouterStage.localDelivery {
+            let m = batch.meta[i]
+            let sameSubnet = m.inPort != DataplaneConfig.internetPort && portSubnet[Int(m.inPort)] == portSubnet[Int(m.outPort)]
+            if sameSubnet { continue }
+            let out = portACL[Int(m.inPort)], inn = portACL[Int(m.outPort)]
+            if out < 0 && inn < 0 { continue }
+            let frame = batch.bytes(i)
+            let ip = frame.suffix(from: Int(m.l3Offset))
+            var service: UInt16? = nil
+            if m.hasL4 {
+                let l4 = frame.suffix(from: Int(m.l4Offset))
+                switch m.ipProtocol {
+                case IPProtocol.tcp, IPProtocol.udp: service = l4.u16(2)
+                case IPProtocol.icmp: service = UInt16(l4.u8(0)) << 8 | UInt16(l4.u8(1))
+                default: service = 0
+                }
+            }
+            if out >= 0 && !NetworkACLSpec.decide(acls[Int(out)].outbound, m.ipProtocol, service, IPv4Address(value: ip.u32(16))) {
+                batch.drop(i, .naclOutboundDenied)
+                ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclOutboundDenied.rawValue))
+            } else if inn >= 0 && !NetworkACLSpec.decide(acls[Int(inn)].inbound, m.ipProtocol, service, IPv4Address(value: ip.u32(12))) {
+                batch.drop(i, .naclInboundDenied)
+                ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclInboundDenied.rawValue))
+            } else {
+                ctx.trace.record(i, .networkACL, .aclAllowed)
+            }
+        }
+    }
+}

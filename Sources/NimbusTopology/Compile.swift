@@ -9,12 +9,14 @@ extension Topology {
         var networks: [DataplaneConfig.Network] = []
         var subnets: [DataplaneConfig.Subnet] = []
         var subnetIndex: [String: Int] = [:]  // "network/subnet"
+        let aclIndex = Dictionary(uniqueKeysWithValues: networkACLs.enumerated().map { ($1.name, $0) })
         for (n, net) in self.networks.enumerated() {
             let mode: NimbusDataplane.NetworkMode = net.mode == .publicIP ? .publicIP : .natPrivate
             networks.append(DataplaneConfig.Network(name: net.name, cidr: net.cidr, mode: mode))
             for s in net.subnets {
                 subnetIndex[net.name + "/" + s.name] = subnets.count
-                subnets.append(DataplaneConfig.Subnet(name: s.name, network: n, cidr: s.cidr))
+                subnets.append(DataplaneConfig.Subnet(name: s.name, network: n, cidr: s.cidr,
+                                                      networkACL: s.networkACL.flatMap { aclIndex[$0] }))
             }
         }
         let networkIndex = Dictionary(uniqueKeysWithValues: self.networks.enumerated().map { ($1.name, $0) })
@@ -31,7 +33,24 @@ extension Topology {
         for t in vpnTunnels { extra.append(t.listen.ip) }
         return DataplaneConfig(name: name, routerMAC: routerMAC, upstreamMAC: internet.upstreamMAC,
                                networks: networks, subnets: subnets, instances: ports,
-                               extraPublicAddresses: extra, firewall: firewallConfig())
+                               extraPublicAddresses: extra, firewall: firewallConfig(),
+                               networkACLs: networkACLs.map(Self.aclSpec))
+    }
+
+    /// A network ACL's rules in number order; IPv6 rules are left out (IPv6 is not routed).
+    static func aclSpec(_ acl: NetworkACL) -> NetworkACLSpec {
+        func rules(_ list: [ACLRule]) -> [ACLRuleSpec] {
+            list.compactMap { r in
+                guard case .v4(let peer) = r.peer else { return nil }
+                let proto: UInt8? = switch r.protocol {
+                case .all: nil
+                case .number(let n): n
+                }
+                return ACLRuleSpec(allow: r.action == .allow, protocolNumber: proto, ports: r.ports,
+                                   icmpType: r.icmpType, icmpCode: r.icmpCode, peer: peer)
+            }
+        }
+        return NetworkACLSpec(name: acl.name, inbound: rules(acl.inbound), outbound: rules(acl.outbound))
     }
 
     /// Security groups with `sg:NAME` resolved to the members' addresses, plus each network's default

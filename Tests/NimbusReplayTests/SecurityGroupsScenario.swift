@@ -13,6 +13,7 @@ enum SecurityGroupsScenario {
     static let client = IPv4Address("198.51.100.20")!
     static let office = IPv4Address("192.0.2.5")!
     static let mailServer = IPv4Address("198.51.100.99")!
+    static let abuser = IPv4Address("198.51.100.66")!
     static let t0: UInt64 = 1_700_000_100_000_000_000
     static let ms: UInt64 = 1_000_000
 
@@ -40,6 +41,7 @@ enum SecurityGroupsScenario {
                                         identifier: 1, sequence: 1)),                     // allowed: admin ping
             (90, FrameBuilder.echoFrame(sourceMAC: u, destinationMAC: routerMAC, source: client, destination: web2,
                                         identifier: 2, sequence: 1)),                     // sg-ingress-denied
+            (95, tcp(u, abuser, 50005, web1, 443, syn, id: 9)),                           // nacl-inbound-denied, though web admits 443
             (200, tcp(u, client, 50000, web1, 443, fin | ack, seq: 106, ack: 901, id: 8)), // closing
         ].map { (t0 + $0.0 * ms, $0.1) }
     }

@@ -184,12 +184,23 @@ struct ReplayRun: ~Copyable {
             progress?.update(bytes: record.bytes.count + 16, packets: 1)
         }
         try flush(traceOutput: traceOutput)
+        // Let the timers catch up with the last packet's time, so what expired by then is counted (and
+        // logged) as expired rather than open.
+        dataplane.advanceClock(to: lastTimestamp)
+        if flowLog != nil {
+            flowLog?.add(dataplane.context.flowLog.records)
+            dataplane.context.flowLog.clear()
+        }
         progress?.finish()
         report.counters = dataplane.counters
         let flows = dataplane.flowStatistics
         report.flowsCreated = flows.created
         report.flowsExpired = flows.expired
         report.flowsPeak = UInt64(flows.peak)
+        let nat = dataplane.natStatistics
+        report.natMappingsCreated = nat.created
+        report.natPeak = UInt64(nat.peak)
+        report.natExpired = nat.expired
         flowLog?.add(dataplane.openFlows())
         report.seconds = monotonicSeconds() - start
         try commitOutputs()

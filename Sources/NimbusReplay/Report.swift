@@ -9,6 +9,7 @@ public struct ReplayReport: Sendable {
     public var flowsPeak: UInt64 = 0
     public var natMappingsCreated: UInt64 = 0
     public var natPeak: UInt64 = 0
+    public var natExpired: UInt64 = 0
     public var seconds: Double = 0
 
     public var mpps: Double { seconds > 0 ? Double(counters.packetsIn) / seconds / 1e6 : 0 }
@@ -29,7 +30,7 @@ public struct ReplayReport: Sendable {
         }.joined(separator: ",")
         s += "\n  },\n"
         s += "  \"flows\": { \"created\": \(flowsCreated), \"expired\": \(flowsExpired), \"peak\": \(flowsPeak) },\n"
-        s += "  \"nat\": { \"mappings-created\": \(natMappingsCreated), \"peak\": \(natPeak) },\n"
+        s += "  \"nat\": { \"mappings-created\": \(natMappingsCreated), \"peak\": \(natPeak), \"expired\": \(natExpired), \"port-exhausted\": \(counters.drops(.natPortExhausted)) },\n"
         s += "  \"seconds\": \(format(seconds, 6)),\n"
         s += "  \"mpps\": \(format(mpps, 3))\n"
         s += "}\n"

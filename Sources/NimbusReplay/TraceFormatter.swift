@@ -31,6 +31,9 @@ public struct TraceFormatter: Sendable {
         case .routed:
             if r.a == 0 && r.b == 0 { return "  \(stage)no site prefix matches: to internet" }
             return "  \(stage)route /\(r.b) -> \(port(r.a))"
+        case .natTranslated:
+            let port = r.b == 0 ? "" : ":\(r.b)"
+            return "  \(stage)translated to \(IPv4Address(value: r.a))\(port)"
         case .aclAllowed:
             return "  \(stage)allowed by the subnet ACLs"
         case .flowHit:

@@ -34,7 +34,16 @@ extension Topology {
         return DataplaneConfig(name: name, routerMAC: routerMAC, upstreamMAC: internet.upstreamMAC,
                                networks: networks, subnets: subnets, instances: ports,
                                extraPublicAddresses: extra, firewall: firewallConfig(),
-                               networkACLs: networkACLs.map(Self.aclSpec))
+                               networkACLs: networkACLs.map(Self.aclSpec),
+                               natGateways: self.networks.enumerated().compactMap { n, net in
+                                   net.nat.map { nat in
+                                       NATGatewayConfig(network: n, publicIPs: nat.publicIPs, ports: nat.ports,
+                                                        tcpEstablished: nat.timeouts.tcpEstablished,
+                                                        tcpTransitory: nat.timeouts.tcpTransitory,
+                                                        udp: nat.timeouts.udp, icmp: nat.timeouts.icmp,
+                                                        endpointIndependentFiltering: nat.filtering == .endpointIndependent)
+                                   }
+                               })
     }
 
     /// A network ACL's rules in number order; IPv6 rules are left out (IPv6 is not routed).

@@ -19,6 +19,8 @@ struct Example: Sendable {
         Example(name: "security-groups", inputs: [("internet", SecurityGroupsScenario.internet),
                                                   ("web-1", SecurityGroupsScenario.web1Port),
                                                   ("app-1", SecurityGroupsScenario.app1Port)]),
+        Example(name: "nat-private", inputs: [("internet", NATScenario.internet), ("app-1", NATScenario.app1Port),
+                                              ("app-2", NATScenario.app2Port), ("web-1", NATScenario.web1Port)]),
     ]
 
     /// Replays the example's committed captures into `dir`.

@@ -26,6 +26,14 @@ public struct ConntrackStage: Stage, ~Copyable {
         loose = firewall?.loosePickup ?? false
     }
 
+    /// True when a live flow has this key (NAT's address-and-port-dependent filtering asks).
+    public func hasLiveFlow(_ key: FlowKey, now: UInt64) -> Bool {
+        guard policy != nil else { return true }
+        guard let e = table.find(key) else { return false }
+        let entry = table.entries[e]
+        return now < entry.lastSeen + Self.timeout(entry.state, entry.key.protocolNumber)
+    }
+
     // Linux conntrack's default timeouts, in nanoseconds.
     static let second: UInt64 = 1_000_000_000
     @inline(__always)
@@ -43,16 +51,31 @@ public struct ConntrackStage: Stage, ~Copyable {
     }
 
     public mutating func process(_ batch: inout PacketBatch, _ ctx: inout StageContext) {
+        guard policy != nil else { return }
+        beginBatch(batch, &ctx)
+        for i in 0..<batch.count where batch.meta[i].verdict == .pending { handle(batch, i, &ctx) }
+    }
+
+    /// Expires what is due before the batch's first packet.
+    public mutating func beginBatch(_ batch: borrowing PacketBatch, _ ctx: inout StageContext) {
+        if policy != nil && batch.inputCount > 0 { expireDue(now: batch.meta[0].timestamp, &ctx) }
+    }
+
+    /// Expires what is due by `now` (no packet needed).
+    public mutating func expire(now: UInt64, _ ctx: inout StageContext) {
+        if policy != nil { expireDue(now: now, &ctx) }
+    }
+
+    /// Tracks one pending packet (and classifies it when it opens a flow).
+    @inline(__always)
+    public mutating func handle(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext) {
         guard let policy else { return }
-        if batch.inputCount > 0 { expireDue(now: batch.meta[0].timestamp, &ctx) }
-        for i in 0..<batch.count
-        where batch.meta[i].verdict == .pending && batch.meta[i].etherType == EtherType.ipv4
-            && batch.meta[i].outPort != RouterStage.localDelivery {
-            let reason = track(batch, i, policy, &ctx)
-            if reason != .none {
-                batch.drop(i, reason)
-                ctx.trace.record(i, .conntrack, .dropped, UInt32(reason.rawValue))
-            }
+        let m = batch.meta[i]
+        guard m.etherType == EtherType.ipv4 && m.outPort != RouterStage.localDelivery else { return }
+        let reason = track(batch, i, policy, &ctx)
+        if reason != .none {
+            batch.drop(i, reason)
+            ctx.trace.record(i, .conntrack, .dropped, UInt32(reason.rawValue))
         }
     }
 

@@ -1,3 +1,5 @@
+import NimbusWire
+
 /// One dataplane worker: the stage pipeline of a site, its counters, clock and trace log.
 ///
 /// The stages are stored as concrete values and called in a fixed order, so dispatch is static and the
@@ -14,6 +16,7 @@ public struct Dataplane: ~Copyable {
     private var router: RouterStage
     private var networkACL: NetworkACLStage
     private var conntrack: ConntrackStage
+    private var nat: NATStage
     private var local: LocalStage
     private var egress: EgressStage
 
@@ -26,6 +29,7 @@ public struct Dataplane: ~Copyable {
         router = RouterStage(config: config)
         networkACL = NetworkACLStage(config: config)
         conntrack = ConntrackStage(firewall: config.firewall)
+        nat = NATStage(config: config, seed: seed)
         local = LocalStage(config: config)
         egress = EgressStage(config: config)
     }
@@ -42,9 +46,23 @@ public struct Dataplane: ~Copyable {
         classify.process(&batch, &context)
         antiSpoof.process(&batch, &context)
         arp.process(&batch, &context)
-        router.process(&batch, &context)
-        networkACL.process(&batch, &context)
-        conntrack.process(&batch, &context)
+        // The stateful stages run packet by packet, in arrival order, so that a packet sees the state its
+        // predecessors in the same batch created (a reply right behind its request finds the NAT mapping
+        // and the flow); each stage is still a concrete, statically dispatched call.
+        conntrack.beginBatch(batch, &context)
+        nat.beginBatch(batch)
+        let n = batch.count
+        for i in 0..<n where batch.meta[i].verdict == .pending {
+            nat.inbound(batch, i, &context, conntrack)
+            if batch.meta[i].verdict != .pending { continue }
+            router.handle(&batch, i, &context)
+            if batch.meta[i].verdict != .pending || batch.meta[i].etherType != EtherType.ipv4 { continue }
+            networkACL.handle(batch, i, &context)
+            if batch.meta[i].verdict != .pending { continue }
+            conntrack.handle(batch, i, &context)
+            if batch.meta[i].verdict != .pending { continue }
+            nat.outbound(batch, i, &context)
+        }
         local.process(&batch, &context)
         egress.process(&batch, &context)
         for i in 0..<batch.count {
@@ -64,6 +82,18 @@ public struct Dataplane: ~Copyable {
     /// Flow-table figures: flows created and expired so far, the most tracked at once, and now.
     public var flowStatistics: (created: UInt64, expired: UInt64, peak: Int, live: Int) {
         (conntrack.created, conntrack.expired, conntrack.table.peak, conntrack.table.count)
+    }
+
+    /// Runs the timers up to capture time `now` without traffic: flows and NAT mappings idle past their
+    /// timeouts are expired (and logged). A replay calls it at its last timestamp; live mode periodically.
+    public mutating func advanceClock(to now: UInt64) {
+        conntrack.expire(now: now, &context)
+        nat.expire(now: now)
+    }
+
+    /// NAT figures: mappings created, the most alive at once, alive now, and expired.
+    public var natStatistics: (created: UInt64, peak: Int, live: Int, expired: UInt64) {
+        (nat.created, nat.peak, nat.live, nat.expired)
     }
 
     /// Every flow still tracked, as flow-log records (at the end of a replay).

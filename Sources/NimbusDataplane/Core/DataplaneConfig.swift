@@ -73,10 +73,13 @@ public struct DataplaneConfig: Sendable {
     public var firewall: FirewallConfig?
     /// Stateless subnet filters, referenced by `Subnet.networkACL`.
     public var networkACLs: [NetworkACLSpec]
+    /// NAT gateways of nat-private networks (at most one per network).
+    public var natGateways: [NATGatewayConfig]
 
     public init(name: String, routerMAC: MACAddress, upstreamMAC: MACAddress, networks: [Network],
                 subnets: [Subnet], instances: [Port], extraPublicAddresses: [IPv4Address] = [],
-                firewall: FirewallConfig? = nil, networkACLs: [NetworkACLSpec] = []) {
+                firewall: FirewallConfig? = nil, networkACLs: [NetworkACLSpec] = [],
+                natGateways: [NATGatewayConfig] = []) {
         self.name = name
         self.routerMAC = routerMAC
         self.networks = networks
@@ -85,6 +88,7 @@ public struct DataplaneConfig: Sendable {
         self.extraPublicAddresses = extraPublicAddresses
         self.firewall = firewall
         self.networkACLs = networkACLs
+        self.natGateways = natGateways
     }
 
     public var upstreamMAC: MACAddress { ports[0].peerMAC }

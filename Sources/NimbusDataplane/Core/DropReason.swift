@@ -35,6 +35,9 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case ctFragmentUnmatched
     case naclInboundDenied
     case naclOutboundDenied
+    case natNoMapping
+    case natFiltered
+    case natUnsupportedProtocol
 
     /// The stable name.
     public var name: String {
@@ -71,6 +74,9 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .ctFragmentUnmatched: "ct-fragment-unmatched"
         case .naclInboundDenied: "nacl-inbound-denied"
         case .naclOutboundDenied: "nacl-outbound-denied"
+        case .natNoMapping: "nat-no-mapping"
+        case .natFiltered: "nat-filtered"
+        case .natUnsupportedProtocol: "nat-unsupported-protocol"
         }
     }
 
@@ -109,6 +115,9 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .ctFragmentUnmatched: "a later IPv4 fragment whose first fragment was not seen or not allowed"
         case .naclInboundDenied: "the network ACL of the destination's subnet denies it (inbound)"
         case .naclOutboundDenied: "the network ACL of the sender's subnet denies it (outbound)"
+        case .natNoMapping: "to a public NAT address and port that no instance holds (unsolicited, or expired)"
+        case .natFiltered: "to a NAT mapping from a remote the instance never sent to (address-and-port-dependent filtering)"
+        case .natUnsupportedProtocol: "a protocol without ports cannot share a NAT gateway address"
         }
     }
 

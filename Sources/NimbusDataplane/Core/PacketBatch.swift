@@ -33,6 +33,11 @@ public struct PacketMeta: Sendable {
     public var routed: Bool
     /// The first fragment or an unfragmented datagram: the L4 header is present.
     public var hasL4: Bool
+    /// The source is a private address that must be translated on the way out (NAT gateway, elastic
+    /// IP, or a hairpin through one).
+    public var snat: Bool
+    /// The destination was a public NAT address, rewritten to the private instance behind it.
+    public var dnat: Bool
 
     public static let noChild: UInt16 = .max
 }
@@ -99,7 +104,7 @@ public struct PacketBatch: ~Copyable {
             offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
             allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: timestamp,
             inPort: port, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none, etherType: 0,
-            l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, routed: false, hasL4: false)
+            l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, routed: false, hasL4: false, snat: false, dnat: false)
         arenaUsed = (end + 15) & ~15
         count += 1
         inputCount += 1
@@ -128,7 +133,7 @@ public struct PacketBatch: ~Copyable {
             offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
             allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: meta[parent].timestamp,
             inPort: meta[parent].inPort, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none,
-            etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, routed: false, hasL4: false)
+            etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, routed: false, hasL4: false, snat: false, dnat: false)
         arenaUsed = (end + 15) & ~15
         meta[parent].child = UInt16(i)
         count += 1

@@ -1,6 +1,6 @@
 /// The stages, as named in traces.
 public enum StageID: UInt8, Sendable, CaseIterable {
-    case ingress, classify, antiSpoof, arp, router, networkACL, conntrack, local, egress
+    case ingress, classify, antiSpoof, arp, natIn, router, networkACL, conntrack, natOut, local, egress
 
     public var name: String {
         switch self {
@@ -10,6 +10,8 @@ public enum StageID: UInt8, Sendable, CaseIterable {
         case .arp: "arp"
         case .router: "router"
         case .networkACL: "network-acl"
+        case .natIn: "nat-in"
+        case .natOut: "nat-out"
         case .conntrack: "conntrack"
         case .local: "local"
         case .egress: "egress"
@@ -41,6 +43,8 @@ public enum TraceEvent: UInt8, Sendable {
     case related
     /// conntrack: a later fragment of an allowed datagram.
     case fragmentFollows
+    /// nat-in / nat-out: a = the new address, b = the new port (0 when unchanged).
+    case natTranslated
     /// local: a = the address that answered the echo.
     case echoReplied
     /// egress: a = out port, b = new TTL (or 256 when not decremented).

@@ -87,34 +87,38 @@ public struct NetworkACLStage: Stage {
 
     public mutating func process(_ batch: inout PacketBatch, _ ctx: inout StageContext) {
         if acls.isEmpty { return }
-        for i in 0..<batch.count
-        where batch.meta[i].verdict == .pending && batch.meta[i].etherType == EtherType.ipv4
-            && batch.meta[i].outPort != RouterStage.localDelivery {
-            let m = batch.meta[i]
-            let sameSubnet = m.inPort != DataplaneConfig.internetPort && portSubnet[Int(m.inPort)] == portSubnet[Int(m.outPort)]
-            if sameSubnet { continue }
-            let out = portACL[Int(m.inPort)], inn = portACL[Int(m.outPort)]
-            if out < 0 && inn < 0 { continue }
-            let frame = batch.bytes(i)
-            let ip = frame.suffix(from: Int(m.l3Offset))
-            var service: UInt16? = nil
-            if m.hasL4 {
-                let l4 = frame.suffix(from: Int(m.l4Offset))
-                switch m.ipProtocol {
-                case IPProtocol.tcp, IPProtocol.udp: service = l4.u16(2)
-                case IPProtocol.icmp: service = UInt16(l4.u8(0)) << 8 | UInt16(l4.u8(1))
-                default: service = 0
-                }
+        for i in 0..<batch.count where batch.meta[i].verdict == .pending { handle(batch, i, &ctx) }
+    }
+
+    /// Filters one pending packet.
+    @inline(__always)
+    public func handle(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+        if acls.isEmpty { return }
+        let m = batch.meta[i]
+        guard m.etherType == EtherType.ipv4 && m.outPort != RouterStage.localDelivery else { return }
+        let sameSubnet = m.inPort != DataplaneConfig.internetPort && portSubnet[Int(m.inPort)] == portSubnet[Int(m.outPort)]
+        if sameSubnet { return }
+        let out = portACL[Int(m.inPort)], inn = portACL[Int(m.outPort)]
+        if out < 0 && inn < 0 { return }
+        let frame = batch.bytes(i)
+        let ip = frame.suffix(from: Int(m.l3Offset))
+        var service: UInt16? = nil
+        if m.hasL4 {
+            let l4 = frame.suffix(from: Int(m.l4Offset))
+            switch m.ipProtocol {
+            case IPProtocol.tcp, IPProtocol.udp: service = l4.u16(2)
+            case IPProtocol.icmp: service = UInt16(l4.u8(0)) << 8 | UInt16(l4.u8(1))
+            default: service = 0
             }
-            if out >= 0 && !NetworkACLSpec.decide(acls[Int(out)].outbound, m.ipProtocol, service, IPv4Address(value: ip.u32(16))) {
-                batch.drop(i, .naclOutboundDenied)
-                ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclOutboundDenied.rawValue))
-            } else if inn >= 0 && !NetworkACLSpec.decide(acls[Int(inn)].inbound, m.ipProtocol, service, IPv4Address(value: ip.u32(12))) {
-                batch.drop(i, .naclInboundDenied)
-                ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclInboundDenied.rawValue))
-            } else {
-                ctx.trace.record(i, .networkACL, .aclAllowed)
-            }
+        }
+        if out >= 0 && !NetworkACLSpec.decide(acls[Int(out)].outbound, m.ipProtocol, service, IPv4Address(value: ip.u32(16))) {
+            batch.drop(i, .naclOutboundDenied)
+            ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclOutboundDenied.rawValue))
+        } else if inn >= 0 && !NetworkACLSpec.decide(acls[Int(inn)].inbound, m.ipProtocol, service, IPv4Address(value: ip.u32(12))) {
+            batch.drop(i, .naclInboundDenied)
+            ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclInboundDenied.rawValue))
+        } else {
+            ctx.trace.record(i, .networkACL, .aclAllowed)
         }
     }
 }

@@ -39,6 +39,8 @@ public struct RouterStage: Stage {
     private let portNetwork: [Int32]
     private let portSubnet: [Int32]
     private let networkIsPublic: [Bool]
+    /// Per port: a private instance that reaches beyond its network through NAT (gateway or elastic IP).
+    private let portTranslates: [Bool]
     private let routerMAC: MACAddress
     private let peerMACs: [MACAddress]
     /// The address ICMP errors are sent from, per port: the gateway of the port's subnet.
@@ -74,6 +76,10 @@ public struct RouterStage: Stage {
         portNetwork = config.ports.map { Int32($0.network) }
         portSubnet = config.ports.map { Int32($0.subnet) }
         networkIsPublic = config.networks.map { $0.mode == .publicIP }
+        let natNetworks = Set(config.natGateways.map(\.network))
+        portTranslates = config.ports.map { p in
+            p.network >= 0 && config.networks[p.network].mode == .natPrivate && (p.publicIP != nil || natNetworks.contains(p.network))
+        }
         routerMAC = config.routerMAC
         peerMACs = config.ports.map(\.peerMAC)
         portGateway = config.ports.map { $0.subnet >= 0 ? config.subnets[$0.subnet].gateway : .any }
@@ -83,16 +89,20 @@ public struct RouterStage: Stage {
     public mutating func process(_ batch: inout PacketBatch, _ ctx: inout StageContext) {
         // Generated packets are appended after `count` was read and are already decided.
         let n = batch.count
-        for i in 0..<n where batch.meta[i].verdict == .pending {
-            switch batch.meta[i].etherType {
-            case EtherType.ipv4:
-                route(&batch, i, &ctx)
-            case EtherType.ipv6:
-                batch.drop(i, .ipv6NotRouted)
-                ctx.trace.record(i, .router, .dropped, UInt32(DropReason.ipv6NotRouted.rawValue))
-            default:
-                break
-            }
+        for i in 0..<n where batch.meta[i].verdict == .pending { handle(&batch, i, &ctx) }
+    }
+
+    /// Routes one pending packet.
+    @inline(__always)
+    public mutating func handle(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+        switch batch.meta[i].etherType {
+        case EtherType.ipv4:
+            route(&batch, i, &ctx)
+        case EtherType.ipv6:
+            batch.drop(i, .ipv6NotRouted)
+            ctx.trace.record(i, .router, .dropped, UInt32(DropReason.ipv6NotRouted.rawValue))
+        default:
+            break
         }
     }
 
@@ -109,9 +119,10 @@ public struct RouterStage: Stage {
         }
         guard let (r, prefix) = table.lookup(dst) else {
             // Beyond every site prefix: the internet, for senders whose address is public.
-            if !fromInternet && networkIsPublic[Int(srcNet)] {
+            if !fromInternet && (networkIsPublic[Int(srcNet)] || portTranslates[Int(inPort)]) {
                 batch.meta[i].outPort = DataplaneConfig.internetPort
                 batch.meta[i].routed = true
+                if portTranslates[Int(inPort)] { batch.meta[i].snat = true }
                 if l3.u8(8) <= 1 { return expire(&batch, i, &ctx) }
                 ctx.trace.record(i, .router, .routed, 0, 0)
                 return
@@ -119,8 +130,11 @@ public struct RouterStage: Stage {
             return fail(&batch, i, .noRoute, &ctx)
         }
         // A private network is closed to everyone outside it; a public one is open to public senders.
-        let reachable = r.network == srcNet
-            || (r.network >= 0 && networkIsPublic[Int(r.network)] && (fromInternet || networkIsPublic[Int(srcNet)]))
+        let translated = !fromInternet && r.network != srcNet && portTranslates[Int(inPort)]
+        // A destination the NAT rewrote is reachable: the public address was the way in.
+        let reachable = r.network == srcNet || batch.meta[i].dnat
+            || (r.network >= 0 && networkIsPublic[Int(r.network)] && (fromInternet || networkIsPublic[Int(srcNet)] || translated))
+        if translated && r.kind == .instance && reachable { batch.meta[i].snat = true }
         switch r.kind {
         case .instance where reachable:
             batch.meta[i].outPort = r.port

@@ -47,6 +47,8 @@ public struct IPv4PrefixTable<Value: Sendable>: Sendable {
         return x ^ (x >> 16)
     }
 
+    public var isEmpty: Bool { levels.isEmpty }
+
     /// The value of the longest prefix containing `address`, with that prefix's length.
     @inlinable
     public func lookup(_ address: IPv4Address) -> (value: Value, prefixLength: Int)? {

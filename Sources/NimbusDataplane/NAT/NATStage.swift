@@ -1,0 +1,596 @@
+import NimbusWire
+
+/// One translation of the NAT gateway: an internal endpoint and the public endpoint it appears as.
+struct NATMapping {
+    /// protocol << 48 | address << 16 | port, for both sides.
+    var internalKey: UInt64
+    var externalKey: UInt64
+    var lastSeen: UInt64
+    /// The gateway (index into the NAT configs) whose port pool it holds a port of.
+    var gateway: UInt16
+    var poolIndex: UInt16
+    var flags: UInt8
+
+    static let seenInbound: UInt8 = 1
+    static let finOutbound: UInt8 = 2
+    static let finInbound: UInt8 = 4
+    static let closed: UInt8 = 8
+}
+
+@inline(__always) func natKey(_ proto: UInt8, _ address: UInt32, _ port: UInt16) -> UInt64 {
+    UInt64(proto) << 48 | UInt64(address) << 16 | UInt64(port)
+}
+
+/// NAT for nat-private networks: the NAT gateway (endpoint-independent mapping and, by default,
+/// address-and-port-dependent filtering, RFC 4787/5382/5508), elastic IPs (1:1, ports kept) and
+/// hairpinning. It runs in two passes: `inbound` before the router rewrites destinations that are the
+/// site's public NAT addresses to the instance behind them; `outbound` after the security groups
+/// rewrites the private source of packets leaving for the internet (or hairpinning back in) to its
+/// public mapping. Checksums are patched incrementally (RFC 1624); a UDP checksum of zero stays zero.
+///
+/// Drops: `nat-no-mapping` (inbound to a public NAT endpoint nobody holds), `nat-filtered` (a remote the
+/// instance never sent to), `nat-port-exhausted`, `nat-unsupported-protocol` (no ports to map through
+/// a shared gateway address), `ct-fragment-unmatched` (a later fragment whose first was not translated).
+public struct NATStage: ~Copyable {
+    private let gateways: [NATGatewayConfig]
+    /// Per port: elastic IP (0 = none), and the NAT gateway of its network (-1 = none).
+    private let portEIP: [UInt32]
+    private let portGateway: [Int16]
+    /// Public NAT addresses: elastic IP -> internal address (value), gateway pool address -> marker.
+    private let elasticIPs: IPv4PrefixTable<UInt32>
+    private let poolAddresses: IPv4PrefixTable<UInt32>
+    /// Which port an internal address belongs to (for hairpin marking) is not needed: the ingress port says.
+    private var internalMap: U64Map
+    private var externalMap: U64Map
+    private let mappings: UnsafeMutablePointer<NATMapping>
+    private let freeList: UnsafeMutablePointer<UInt32>
+    private var freeCount: Int
+    private let capacity: Int
+    private var wheel: TimerWheel
+    /// Ports in use per (gateway pool address, protocol class): detects exhaustion without probing.
+    private var used: [Int]
+    private var fragments = FragmentTranslations()
+    private let seed: UInt64
+    public private(set) var created: UInt64 = 0
+    public private(set) var expired: UInt64 = 0
+    public private(set) var live = 0
+    public private(set) var peak = 0
+
+    public init(config: DataplaneConfig, seed: UInt64) {
+        gateways = config.natGateways
+        let capacity = max(1, config.natGateways.isEmpty ? 1 : (config.firewall?.maxFlows ?? 1_000_000))
+        self.capacity = capacity
+        var gatewayOfNetwork = [Int16](repeating: -1, count: config.networks.count)
+        for (g, gw) in config.natGateways.enumerated() where gw.network < gatewayOfNetwork.count {
+            gatewayOfNetwork[gw.network] = Int16(g)
+        }
+        portEIP = config.ports.map { $0.publicIP?.value ?? 0 }
+        portGateway = config.ports.map { $0.network >= 0 ? gatewayOfNetwork[$0.network] : -1 }
+        elasticIPs = IPv4PrefixTable(config.ports.compactMap { p in
+            p.publicIP.map { (IPv4CIDR(address: $0, prefixLength: 32), p.ip.value) }
+        })
+        var pool: [(IPv4CIDR, UInt32)] = []
+        var index: UInt32 = 0
+        for gw in config.natGateways {
+            for a in gw.publicIPs {
+                pool.append((IPv4CIDR(address: a, prefixLength: 32), index))
+                index += 1
+            }
+        }
+        poolAddresses = IPv4PrefixTable(pool)
+        used = Array(repeating: 0, count: Int(index) * 3)
+        internalMap = U64Map(capacity: capacity)
+        externalMap = U64Map(capacity: capacity)
+        mappings = .allocate(capacity: capacity)
+        freeList = .allocate(capacity: capacity)
+        for i in 0..<capacity { freeList[i] = UInt32(capacity - 1 - i) }
+        freeCount = capacity
+        wheel = TimerWheel(capacity: capacity, slotCount: 4096, tickNanoseconds: 1_000_000_000)
+        self.seed = seed
+    }
+
+    deinit {
+        mappings.deallocate()
+        freeList.deallocate()
+    }
+
+    /// True when a port's instance can reach beyond its private network (through the gateway or its
+    /// elastic IP).
+    public func canTranslate(port: UInt16) -> Bool {
+        portEIP[Int(port)] != 0 || portGateway[Int(port)] >= 0
+    }
+
+    // MARK: Inbound
+
+    /// Frees mappings that expired before the batch's first packet.
+    public mutating func beginBatch(_ batch: borrowing PacketBatch) {
+        if !(gateways.isEmpty && elasticIPs.isEmpty) && batch.inputCount > 0 { expireDue(now: batch.meta[0].timestamp) }
+    }
+
+    /// Frees mappings idle past their timeout by `now` (no packet needed).
+    public mutating func expire(now: UInt64) {
+        if !(gateways.isEmpty && elasticIPs.isEmpty) { expireDue(now: now) }
+    }
+
+    /// Rewrites a destination that is a public NAT address to the instance behind it.
+    @inline(__always)
+    public mutating func inbound(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext,
+                                 _ conntrack: borrowing ConntrackStage) {
+        if gateways.isEmpty && elasticIPs.isEmpty { return }
+        guard batch.meta[i].etherType == EtherType.ipv4 else { return }
+        let ip = batch.bytes(i).suffix(from: Int(batch.meta[i].l3Offset))
+        let dst = ip.u32(16)
+        let reason: DropReason
+        if let (internalAddress, _) = elasticIPs.lookup(IPv4Address(value: dst)) {
+            reason = translateInboundElastic(batch, i, ip, internalAddress, &ctx)
+        } else if poolAddresses.lookup(IPv4Address(value: dst)) != nil {
+            reason = translateInboundGateway(batch, i, ip, &ctx, conntrack)
+        } else {
+            return
+        }
+        if reason != .none {
+            batch.drop(i, reason)
+            ctx.trace.record(i, .natIn, .dropped, UInt32(reason.rawValue))
+            return
+        }
+        batch.meta[i].dnat = true
+        if batch.meta[i].inPort != DataplaneConfig.internetPort {
+            // Hairpin: an instance reached a public NAT address of the site; the source goes out
+            // translated too, so the replies come back through here (RFC 4787 REQ-9).
+            batch.meta[i].snat = true
+        }
+    }
+
+    @inline(__always)
+    private mutating func translateInboundElastic(_ batch: borrowing PacketBatch, _ i: Int, _ ip: RawBytes,
+                                                  _ internalAddress: UInt32, _ ctx: inout StageContext) -> DropReason {
+        let m = batch.meta[i]
+        let proto = m.ipProtocol
+        let id = ip.u16(4)
+        if !m.hasL4 {
+            // Later fragments carry no ports: the address alone is translated.
+            rewriteDestination(ip, internalAddress, port: nil, m)
+            return .none
+        }
+        if proto == IPProtocol.icmp && isICMPError(batch, i) {
+            // An error about what the instance sent from its elastic IP: restore the quoted source.
+            let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
+            guard translateQuotedSource(l4, to: internalAddress, port: nil) else { return .natNoMapping }
+            rewriteDestination(ip, internalAddress, port: nil, m)
+            recomputeICMPChecksum(l4)
+            return .none
+        }
+        if ip.u16(6) & 0x2000 != 0 {
+            fragments.record(ip.u32(12), ip.u32(16), proto, id, replacement: internalAddress, now: m.timestamp)
+        }
+        rewriteDestination(ip, internalAddress, port: nil, m)
+        ctx.trace.record(i, .natIn, .natTranslated, internalAddress, 0)
+        return .none
+    }
+
+    @inline(__always)
+    private mutating func translateInboundGateway(_ batch: borrowing PacketBatch, _ i: Int, _ ip: RawBytes,
+                                                  _ ctx: inout StageContext, _ conntrack: borrowing ConntrackStage) -> DropReason {
+        let m = batch.meta[i]
+        let proto = m.ipProtocol
+        let now = m.timestamp
+        if !m.hasL4 {
+            guard let to = fragments.find(ip.u32(12), ip.u32(16), proto, ip.u16(4), now: now) else {
+                return .ctFragmentUnmatched
+            }
+            rewriteDestination(ip, to, port: nil, m)
+            return .none
+        }
+        let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
+        if proto == IPProtocol.icmp && isICMPError(batch, i) {
+            return translateInboundICMPError(ip, l4, m, &ctx, i)
+        }
+        guard let port = NATStage.mappedPort(proto, l4, inbound: true) else { return .natNoMapping }
+        guard let idx = externalMap.find(natKey(proto, ip.u32(16), port)) else { return .natNoMapping }
+        var mapping = mappings[Int(idx)]
+        guard !isExpired(mapping, now) else {
+            remove(Int(idx))
+            return .natNoMapping
+        }
+        let internalAddress = UInt32(truncatingIfNeeded: mapping.internalKey >> 16)
+        let internalPort = UInt16(truncatingIfNeeded: mapping.internalKey)
+        if !gateways[Int(mapping.gateway)].endpointIndependentFiltering {
+            // Only a remote the instance has sent to may answer (the flow it opened is still tracked).
+            let remotePort = proto == IPProtocol.icmp ? internalPort : l4.u16(0)
+            let localPort = internalPort
+            let (key, _) = FlowKey.canonical(protocol: proto, source: ip.u32(12), sourcePort: remotePort,
+                                             destination: internalAddress, destinationPort: localPort)
+            guard conntrack.hasLiveFlow(key, now: now) else { return .natFiltered }
+        }
+        if ip.u16(6) & 0x2000 != 0 {
+            fragments.record(ip.u32(12), ip.u32(16), proto, ip.u16(4), replacement: internalAddress, now: now)
+        }
+        mapping.lastSeen = now
+        mapping.flags |= NATMapping.seenInbound
+        if proto == IPProtocol.tcp { NATStage.trackTCP(&mapping, l4.u8(13), inbound: true) }
+        mappings[Int(idx)] = mapping
+        rewriteDestination(ip, internalAddress, port: (l4, internalPort), m)
+        ctx.trace.record(i, .natIn, .natTranslated, internalAddress, UInt32(internalPort))
+        return .none
+    }
+
+    /// An ICMP error from the internet about a flow the gateway translated: the quoted datagram is what we
+    /// sent (public source); restore the instance's address and port inside it and on the outer header.
+    private mutating func translateInboundICMPError(_ ip: RawBytes, _ icmp: RawBytes, _ m: PacketMeta,
+                                                   _ ctx: inout StageContext, _ i: Int) -> DropReason {
+        let q = icmp.suffix(from: ICMPHeader.length)
+        guard q.count >= 20, q.u8(0) >> 4 == 4 else { return .natNoMapping }
+        let hl = Int(q.u8(0) & 0x0F) * 4
+        guard hl >= 20, q.count >= hl + 8 else { return .natNoMapping }
+        let innerProto = q.u8(9)
+        let quotedL4 = q.suffix(from: hl)
+        guard let port = NATStage.mappedPort(innerProto, quotedL4, inbound: false) else { return .natNoMapping }
+        guard let idx = externalMap.find(natKey(innerProto, q.u32(12), port)) else { return .natNoMapping }
+        let mapping = mappings[Int(idx)]
+        let internalAddress = UInt32(truncatingIfNeeded: mapping.internalKey >> 16)
+        let internalPort = UInt16(truncatingIfNeeded: mapping.internalKey)
+        guard translateQuotedSource(icmp, to: internalAddress, port: internalPort) else { return .natNoMapping }
+        rewriteDestination(ip, internalAddress, port: nil, m)
+        recomputeICMPChecksum(icmp)
+        ctx.trace.record(i, .natIn, .natTranslated, internalAddress, UInt32(internalPort))
+        return .none
+    }
+
+    // MARK: Outbound
+
+    /// Rewrites the private source of a packet marked for translation to its public mapping.
+    @inline(__always)
+    public mutating func outbound(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+        guard batch.meta[i].snat else { return }
+        let reason = translateOutbound(batch, i, &ctx)
+        if reason != .none {
+            batch.drop(i, reason)
+            ctx.trace.record(i, .natOut, .dropped, UInt32(reason.rawValue))
+        }
+    }
+
+    @inline(__always)
+    private mutating func translateOutbound(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext) -> DropReason {
+        let m = batch.meta[i]
+        let ip = batch.bytes(i).suffix(from: Int(m.l3Offset))
+        let proto = m.ipProtocol
+        let src = ip.u32(12)
+        let now = m.timestamp
+        // The instance that sent it: the ingress port, or for a hairpinned reply, the owner of the source.
+        let port = Int(m.inPort)
+        let eip = portEIP[port]
+        if !m.hasL4 {
+            let to = eip != 0 ? eip : fragments.find(ip.u32(12), ip.u32(16), proto, ip.u16(4), now: now)
+            guard let to else { return .ctFragmentUnmatched }
+            rewriteSource(ip, to, port: nil, m)
+            return .none
+        }
+        let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
+        if proto == IPProtocol.icmp && isICMPError(batch, i) {
+            return translateOutboundICMPError(ip, l4, m, eip: eip, &ctx, i)
+        }
+        if eip != 0 {
+            if ip.u16(6) & 0x2000 != 0 { fragments.record(src, ip.u32(16), proto, ip.u16(4), replacement: eip, now: now) }
+            rewriteSource(ip, eip, port: nil, m)
+            ctx.trace.record(i, .natOut, .natTranslated, eip, 0)
+            return .none
+        }
+        let g = portGateway[port]
+        guard g >= 0 else { return .noRoute }
+        guard let localPort = NATStage.mappedPort(proto, l4, inbound: false) else { return .natUnsupportedProtocol }
+        let key = natKey(proto, src, localPort)
+        var idx = internalMap.find(key)
+        if let found = idx, isExpired(mappings[Int(found)], now) {
+            remove(Int(found))
+            idx = nil
+        }
+        if idx == nil {
+            let (made, reason) = allocate(key, proto: proto, gateway: Int(g), now: now)
+            guard let made else { return reason }
+            idx = made
+        }
+        var mapping = mappings[Int(idx!)]
+        mapping.lastSeen = now
+        if proto == IPProtocol.tcp { NATStage.trackTCP(&mapping, l4.u8(13), inbound: false) }
+        mappings[Int(idx!)] = mapping
+        let external = UInt32(truncatingIfNeeded: mapping.externalKey >> 16)
+        let externalPort = UInt16(truncatingIfNeeded: mapping.externalKey)
+        if ip.u16(6) & 0x2000 != 0 { fragments.record(src, ip.u32(16), proto, ip.u16(4), replacement: external, now: now) }
+        rewriteSource(ip, external, port: (l4, externalPort), m)
+        ctx.trace.record(i, .natOut, .natTranslated, external, UInt32(externalPort))
+        return .none
+    }
+
+    /// An ICMP error an instance sends about a packet it received through NAT: the quoted datagram's
+    /// destination is the instance's private endpoint; show the public one instead.
+    private mutating func translateOutboundICMPError(_ ip: RawBytes, _ icmp: RawBytes, _ m: PacketMeta, eip: UInt32,
+                                                    _ ctx: inout StageContext, _ i: Int) -> DropReason {
+        let q = icmp.suffix(from: ICMPHeader.length)
+        guard q.count >= 20, q.u8(0) >> 4 == 4 else { return .natNoMapping }
+        let hl = Int(q.u8(0) & 0x0F) * 4
+        guard hl >= 20, q.count >= hl + 8 else { return .natNoMapping }
+        let innerProto = q.u8(9)
+        var external = eip
+        var externalPort: UInt16? = nil
+        if eip == 0 {
+            guard let port = NATStage.mappedPort(innerProto, q.suffix(from: hl), inbound: true),
+                  let idx = internalMap.find(natKey(innerProto, q.u32(16), port)) else { return .natNoMapping }
+            external = UInt32(truncatingIfNeeded: mappings[Int(idx)].externalKey >> 16)
+            externalPort = UInt16(truncatingIfNeeded: mappings[Int(idx)].externalKey)
+        }
+        // Quoted destination (the instance) -> public endpoint.
+        let oldDst = q.u32(16)
+        q.setU32(16, external)
+        q.setU16(10, InternetChecksum.update(q.u16(10), old: oldDst, new: external))
+        if let externalPort, innerProto == IPProtocol.tcp || innerProto == IPProtocol.udp {
+            q.setU16(hl + 2, externalPort)
+        } else if let externalPort, innerProto == IPProtocol.icmp {
+            q.setU16(hl + 4, externalPort)
+        }
+        rewriteSource(ip, external, port: nil, m)
+        recomputeICMPChecksum(icmp)
+        ctx.trace.record(i, .natOut, .natTranslated, external, UInt32(externalPort ?? 0))
+        return .none
+    }
+
+    // MARK: Mappings
+
+    /// The port a mapping is keyed on: TCP/UDP source (outbound) or destination (inbound) port, the ICMP
+    /// echo identifier; nil for protocols without one.
+    @inline(__always)
+    static func mappedPort(_ proto: UInt8, _ l4: RawBytes, inbound: Bool) -> UInt16? {
+        switch proto {
+        case IPProtocol.tcp, IPProtocol.udp:
+            guard l4.count >= 4 else { return nil }
+            return inbound ? l4.u16(2) : l4.u16(0)
+        case IPProtocol.icmp:
+            guard l4.count >= 8 else { return nil }
+            let t = l4.u8(0)
+            guard t == ICMPHeader.echoRequest || t == ICMPHeader.echoReply else { return nil }
+            return l4.u16(4)
+        default:
+            return nil
+        }
+    }
+
+    @inline(__always)
+    private func timeout(_ m: NATMapping) -> UInt64 {
+        let g = gateways[Int(m.gateway)]
+        switch UInt8(truncatingIfNeeded: m.internalKey >> 48) {
+        case IPProtocol.tcp:
+            // Established once both directions have been seen, until FIN both ways or RST.
+            let established = m.flags & NATMapping.seenInbound != 0 && m.flags & NATMapping.closed == 0
+            return established ? g.tcpEstablished : g.tcpTransitory
+        case IPProtocol.udp: return g.udp
+        default: return g.icmp
+        }
+    }
+
+    @inline(__always)
+    private func isExpired(_ m: NATMapping, _ now: UInt64) -> Bool { now >= m.lastSeen + timeout(m) }
+
+    static func trackTCP(_ m: inout NATMapping, _ flags: UInt8, inbound: Bool) {
+        if flags & TCPHeader.rst != 0 { m.flags |= NATMapping.closed }
+        if flags & TCPHeader.fin != 0 {
+            m.flags |= inbound ? NATMapping.finInbound : NATMapping.finOutbound
+            if m.flags & (NATMapping.finInbound | NATMapping.finOutbound) == NATMapping.finInbound | NATMapping.finOutbound {
+                m.flags |= NATMapping.closed
+            }
+        }
+    }
+
+    /// Creates a mapping: the gateway address is chosen by the internal address alone ("paired", RFC 4787
+    /// REQ-2); the port is the instance's own when free, else the first free one after a seeded hash.
+    private mutating func allocate(_ key: UInt64, proto: UInt8, gateway g: Int, now: UInt64) -> (UInt32?, DropReason) {
+        guard freeCount > 0 else { return (nil, .ctTableFull) }
+        let gw = gateways[g]
+        guard !gw.publicIPs.isEmpty else { return (nil, .natPortExhausted) }
+        let internalAddress = UInt32(truncatingIfNeeded: key >> 16)
+        let internalPort = UInt16(truncatingIfNeeded: key)
+        let external = NATStage.pairedAddress(for: IPv4Address(value: internalAddress), pool: gw.publicIPs, seed: seed).value
+        guard let (poolIndex, _) = poolAddresses.lookup(IPv4Address(value: external)) else { return (nil, .natPortExhausted) }
+        let usedSlot = Int(poolIndex) * 3 + (proto == IPProtocol.tcp ? 0 : proto == IPProtocol.udp ? 1 : 2)
+        // The port range is for TCP and UDP; ICMP echo identifiers may use the whole 16-bit space, so
+        // they are kept as they are whenever free (as Linux does).
+        let isICMP = proto == IPProtocol.icmp
+        let lo = isICMP ? 0 : Int(gw.ports.lowerBound)
+        let size = isICMP ? 65536 : Int(gw.ports.upperBound) - lo + 1
+        guard used[usedSlot] < size else { return (nil, .natPortExhausted) }
+        var port = Int(internalPort)
+        if port < lo || port >= lo + size || externalMap.find(natKey(proto, external, UInt16(port))) != nil {
+            var k = Int(mix(key ^ seed &* 0x9E37_79B9) % UInt64(size))
+            var tries = 0
+            while externalMap.find(natKey(proto, external, UInt16(lo + k))) != nil {
+                k = (k + 1) % size
+                tries += 1
+                if tries >= size { return (nil, .natPortExhausted) }
+            }
+            port = lo + k
+        }
+        let externalKey = natKey(proto, external, UInt16(port))
+        freeCount -= 1
+        let idx = freeList[freeCount]
+        mappings[Int(idx)] = NATMapping(internalKey: key, externalKey: externalKey, lastSeen: now, gateway: UInt16(g),
+                                        poolIndex: UInt16(poolIndex), flags: 0)
+        internalMap.insert(key, idx)
+        externalMap.insert(externalKey, idx)
+        used[usedSlot] += 1
+        wheel.schedule(Int(idx), at: now + timeout(mappings[Int(idx)]))
+        created += 1
+        live += 1
+        if live > peak { peak = live }
+        return (idx, .none)
+    }
+
+    private mutating func remove(_ idx: Int) {
+        let m = mappings[idx]
+        internalMap.remove(m.internalKey)
+        externalMap.remove(m.externalKey)
+        let proto = UInt8(truncatingIfNeeded: m.internalKey >> 48)
+        used[Int(m.poolIndex) * 3 + (proto == IPProtocol.tcp ? 0 : proto == IPProtocol.udp ? 1 : 2)] -= 1
+        wheel.cancel(idx)
+        freeList[freeCount] = UInt32(idx)
+        freeCount += 1
+        live -= 1
+        expired += 1
+    }
+
+    /// Frees mappings idle past their timeout (the wheel reminds; the mapping's last use decides).
+    private mutating func expireDue(now: UInt64) {
+        var due: [Int] = []
+        wheel.advance(to: now) { due.append($0) }
+        for idx in due {
+            let m = mappings[idx]
+            if isExpired(m, now) { remove(idx) } else { wheel.schedule(idx, at: m.lastSeen + timeout(m)) }
+        }
+    }
+
+    /// The pool address an internal address is paired with: a seeded hash of the internal address alone,
+    /// so every mapping of one instance uses one public IP (RFC 4787 REQ-2) and replays are reproducible.
+    public static func pairedAddress(for internalAddress: IPv4Address, pool: [IPv4Address], seed: UInt64) -> IPv4Address {
+        pool[Int(mixBits(UInt64(internalAddress.value) ^ seed) % UInt64(pool.count))]
+    }
+
+    @inline(__always)
+    private func mix(_ x: UInt64) -> UInt64 { NATStage.mixBits(x) }
+
+    @inline(__always)
+    static func mixBits(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    // MARK: Header rewriting
+
+    @inline(__always)
+    private func isICMPError(_ batch: borrowing PacketBatch, _ i: Int) -> Bool {
+        let t = batch.bytes(i).u8(Int(batch.meta[i].l4Offset))
+        return t == 3 || t == 4 || t == 5 || t == 11 || t == 12
+    }
+
+    /// New destination address (and port), with the IP, TCP/UDP or ICMP checksums patched.
+    @inline(__always)
+    private func rewriteDestination(_ ip: RawBytes, _ address: UInt32, port: (RawBytes, UInt16)?, _ m: PacketMeta) {
+        let old = ip.u32(16)
+        IPv4Header(unchecked: ip).setDestination(IPv4Address(value: address))
+        patchL4(ip, m, oldAddress: old, newAddress: address, portOffset: 2, port: port)
+    }
+
+    /// New source address (and port), with the IP, TCP/UDP or ICMP checksums patched.
+    @inline(__always)
+    private func rewriteSource(_ ip: RawBytes, _ address: UInt32, port: (RawBytes, UInt16)?, _ m: PacketMeta) {
+        let old = ip.u32(12)
+        IPv4Header(unchecked: ip).setSource(IPv4Address(value: address))
+        patchL4(ip, m, oldAddress: old, newAddress: address, portOffset: 0, port: port)
+    }
+
+    @inline(__always)
+    private func patchL4(_ ip: RawBytes, _ m: PacketMeta, oldAddress: UInt32, newAddress: UInt32, portOffset: Int,
+                         port: (RawBytes, UInt16)?) {
+        guard m.hasL4 else { return }
+        let l4 = ip.suffix(from: Int(m.l4Offset - m.l3Offset))
+        switch m.ipProtocol {
+        case IPProtocol.tcp:
+            var c = InternetChecksum.update(l4.u16(16), old: oldAddress, new: newAddress)
+            if let (_, p) = port {
+                c = InternetChecksum.update(c, old: l4.u16(portOffset), new: p)
+                l4.setU16(portOffset, p)
+            }
+            l4.setU16(16, c)
+        case IPProtocol.udp:
+            let checksum = l4.u16(6)
+            if let (_, p) = port {
+                if checksum != 0 { l4.setU16(6, InternetChecksum.update(checksum, old: l4.u16(portOffset), new: p)) }
+                l4.setU16(portOffset, p)
+            }
+            if checksum != 0 {
+                var c = InternetChecksum.update(l4.u16(6), old: oldAddress, new: newAddress)
+                if c == 0 { c = 0xFFFF }  // zero would mean "no checksum"
+                l4.setU16(6, c)
+            }
+        case IPProtocol.icmp:
+            // ICMP has no pseudo-header: only an echo identifier change touches its checksum.
+            if let (_, p) = port {
+                l4.setU16(2, InternetChecksum.update(l4.u16(2), old: l4.u16(4), new: p))
+                l4.setU16(4, p)
+            }
+        default:
+            break
+        }
+    }
+
+    /// Rewrites the source (address, and port when given) of the datagram quoted in an ICMP error,
+    /// patching its header checksum and, when quoted, its UDP checksum.
+    private func translateQuotedSource(_ icmp: RawBytes, to address: UInt32, port: UInt16?) -> Bool {
+        let q = icmp.suffix(from: ICMPHeader.length)
+        guard q.count >= 20 else { return false }
+        let hl = Int(q.u8(0) & 0x0F) * 4
+        guard hl >= 20, q.count >= hl + 8 else { return false }
+        let old = q.u32(12)
+        q.setU32(12, address)
+        q.setU16(10, InternetChecksum.update(q.u16(10), old: old, new: address))
+        let l4 = q.suffix(from: hl)
+        switch q.u8(9) {
+        case IPProtocol.udp:
+            var c = l4.u16(6)
+            if c != 0 {
+                c = InternetChecksum.update(c, old: old, new: address)
+                if let port { c = InternetChecksum.update(c, old: l4.u16(0), new: port) }
+                l4.setU16(6, c == 0 ? 0xFFFF : c)
+            }
+            if let port { l4.setU16(0, port) }
+        case IPProtocol.tcp:
+            if l4.count >= 18 {
+                var c = InternetChecksum.update(l4.u16(16), old: old, new: address)
+                if let port { c = InternetChecksum.update(c, old: l4.u16(0), new: port) }
+                l4.setU16(16, c)
+            }
+            if let port { l4.setU16(0, port) }
+        case IPProtocol.icmp:
+            if let port {
+                l4.setU16(2, InternetChecksum.update(l4.u16(2), old: l4.u16(4), new: port))
+                l4.setU16(4, port)
+            }
+        default:
+            break
+        }
+        return true
+    }
+
+    /// ICMP errors are rare and their body changed in several places: sum the message again.
+    private func recomputeICMPChecksum(_ icmp: RawBytes) {
+        icmp.setU16(2, 0)
+        icmp.setU16(2, InternetChecksum.compute(icmp))
+    }
+}
+
+/// The address a translated datagram's later fragments are rewritten to, remembered from its first
+/// fragment (virtual reassembly keyed on source, destination, protocol and IP id). Direct-mapped and
+/// fixed in size, like `FragmentCache`.
+struct FragmentTranslations {
+    private struct Slot {
+        var addresses: UInt64 = 0
+        var idProto: UInt32 = 0
+        var replacement: UInt32 = 0
+        var expires: UInt64 = 0
+    }
+    private var slots = [Slot](repeating: Slot(), count: 4096)
+
+    @inline(__always)
+    private func index(_ a: UInt64, _ b: UInt32) -> Int {
+        Int(truncatingIfNeeded: ((a ^ UInt64(b) &* 0x9E37_79B9_7F4A_7C15) &* 0xBF58_476D_1CE4_E5B9) >> 52)
+    }
+
+    mutating func record(_ src: UInt32, _ dst: UInt32, _ proto: UInt8, _ id: UInt16, replacement: UInt32, now: UInt64) {
+        let a = UInt64(src) << 32 | UInt64(dst), b = UInt32(id) << 8 | UInt32(proto)
+        slots[index(a, b)] = Slot(addresses: a, idProto: b, replacement: replacement, expires: now + FragmentCache.lifetime)
+    }
+
+    func find(_ src: UInt32, _ dst: UInt32, _ proto: UInt8, _ id: UInt16, now: UInt64) -> UInt32? {
+        let a = UInt64(src) << 32 | UInt64(dst), b = UInt32(id) << 8 | UInt32(proto)
+        let s = slots[index(a, b)]
+        return s.addresses == a && s.idProto == b && s.expires > now ? s.replacement : nil
+    }
+}

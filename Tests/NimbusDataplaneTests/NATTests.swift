@@ -100,18 +100,22 @@ import Testing
         #expect(h.dataplane.natStatistics.expired == 1)
     }
 
-    @Test func icmpEchoIdentifiersAreMappedLikePorts() {
+    @Test func icmpEchoIdentifiersAreMappedLikePortsAndKeptWhenFree() {
+        // The port range (3000) is for TCP and UDP; an echo identifier keeps its value when it is free.
         var h = StageHarness(Self.config(ports: 3000...3000))
         let ping = FrameBuilder.echoFrame(sourceMAC: F.appMAC, destinationMAC: F.routerMAC, source: F.app, destination: F.client,
                                           identifier: 9, sequence: 1)
         let o = h.one(4, ping)
-        #expect(o.verdict == .forward && o.bytes.u16(38) == 3000 && o.bytes.ip(26) == Self.natIP)
+        #expect(o.verdict == .forward && o.bytes.u16(38) == 9 && o.bytes.ip(26) == Self.natIP)
         #expect(o.bytes.l4ChecksumValid())
         let reply = FrameBuilder.echoFrame(sourceMAC: F.upstreamMAC, destinationMAC: F.routerMAC, source: F.client,
-                                           destination: Self.natIP, reply: true, identifier: 3000, sequence: 1)
+                                           destination: Self.natIP, reply: true, identifier: 9, sequence: 1)
         let r = h.one(0, reply)
         #expect(r.verdict == .forward && r.port == 4 && r.bytes.u16(38) == 9 && r.bytes.ip(30) == F.app)
         #expect(r.bytes.l4ChecksumValid())
+        let wrong = FrameBuilder.echoFrame(sourceMAC: F.upstreamMAC, destinationMAC: F.routerMAC, source: F.client,
+                                           destination: Self.natIP, reply: true, identifier: 10, sequence: 1)
+        #expect(h.one(0, wrong).drop == .natNoMapping)
     }
 
     @Test func aZeroUDPChecksumStaysZero() {

@@ -24,6 +24,8 @@ public struct ReplayOptions: Sendable {
     public var showProgress = false
     /// Write a flow log (JSON lines) here.
     public var flowLogPath: String?
+    /// Target health changes, at capture-time offsets from the first packet (the topology's `events`).
+    public var events: [(at: UInt64, loadBalancer: Int, port: UInt16, health: TargetHealth)] = []
 
     public init(inputs: [(port: String, path: String)], outputDirectory: String) {
         self.inputs = inputs
@@ -78,6 +80,8 @@ struct ReplayRun: ~Copyable {
     var report: ReplayReport
     var traced = 0
     var lastTimestamp: UInt64 = 0
+    var firstTimestamp: UInt64? = nil
+    var nextEvent = 0
     let formatter: TraceFormatter
     var progress: Progress?
     var flowLog: FlowLogWriter?
@@ -160,6 +164,7 @@ struct ReplayRun: ~Copyable {
             // at that time, so timers stay monotonic and the replay stays deterministic.
             let ts = max(record.timestamp, lastTimestamp)
             lastTimestamp = ts
+            try applyEvents(upTo: ts, traceOutput: traceOutput)
             let port = inputs[k].port
             switch inputs[k].adapter.append(record.bytes, linkType: record.linkType, timestamp: ts, port: port, to: &batch) {
             case .appended:
@@ -201,9 +206,30 @@ struct ReplayRun: ~Copyable {
         report.natMappingsCreated = nat.created
         report.natPeak = UInt64(nat.peak)
         report.natExpired = nat.expired
+        report.loadBalancers = config.loadBalancers.enumerated().map { b, lb in
+            (lb.name, dataplane.loadBalancerTargets.filter { $0.lb == b }.map {
+                (config.ports[Int($0.port)].name, "\($0.health)", $0.counters)
+            })
+        }
         flowLog?.add(dataplane.openFlows())
         report.seconds = monotonicSeconds() - start
         try commitOutputs()
+    }
+
+    /// Applies the events due by capture time `ts`, finishing the batch first so that the packets before
+    /// an event see the state before it.
+    mutating func applyEvents(upTo ts: UInt64, traceOutput: (String) -> Void) throws(ReplayError) {
+        if firstTimestamp == nil { firstTimestamp = ts }
+        let start = firstTimestamp!
+        while nextEvent < options.events.count && ts >= start &+ options.events[nextEvent].at {
+            try flush(traceOutput: traceOutput)
+            let e = options.events[nextEvent]
+            dataplane.setTargetHealth(loadBalancer: e.loadBalancer, port: e.port, e.health)
+            if traced < options.traceCount {
+                traceOutput("event at \(captureTime(start &+ e.at))s: load balancer \(config.loadBalancers[e.loadBalancer].name) target \(config.ports[Int(e.port)].name) is \(e.health)")
+            }
+            nextEvent += 1
+        }
     }
 
     /// Reads the next record of input `k` into its head (nil at the end).

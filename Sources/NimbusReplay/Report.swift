@@ -10,6 +10,8 @@ public struct ReplayReport: Sendable {
     public var natMappingsCreated: UInt64 = 0
     public var natPeak: UInt64 = 0
     public var natExpired: UInt64 = 0
+    /// Per load balancer: its targets with health and counters.
+    public var loadBalancers: [(name: String, targets: [(instance: String, health: String, counters: TargetCounters)])] = []
     public var seconds: Double = 0
 
     public var mpps: Double { seconds > 0 ? Double(counters.packetsIn) / seconds / 1e6 : 0 }
@@ -31,6 +33,15 @@ public struct ReplayReport: Sendable {
         s += "\n  },\n"
         s += "  \"flows\": { \"created\": \(flowsCreated), \"expired\": \(flowsExpired), \"peak\": \(flowsPeak) },\n"
         s += "  \"nat\": { \"mappings-created\": \(natMappingsCreated), \"peak\": \(natPeak), \"expired\": \(natExpired), \"port-exhausted\": \(counters.drops(.natPortExhausted)) },\n"
+        if !loadBalancers.isEmpty {
+            s += "  \"load-balancers\": {"
+            s += loadBalancers.map { lb in
+                "\n    \(jsonString(lb.name)): {" + lb.targets.map { t in
+                    "\n      \(jsonString(t.instance)): { \"state\": \"\(t.health)\", \"flows\": \(t.counters.flows), \"packets\": \(t.counters.packets), \"bytes\": \(t.counters.bytes) }"
+                }.joined(separator: ",") + "\n    }"
+            }.joined(separator: ",")
+            s += "\n  },\n"
+        }
         s += "  \"seconds\": \(format(seconds, 6)),\n"
         s += "  \"mpps\": \(format(mpps, 3))\n"
         s += "}\n"

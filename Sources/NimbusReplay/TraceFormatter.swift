@@ -31,6 +31,10 @@ public struct TraceFormatter: Sendable {
         case .routed:
             if r.a == 0 && r.b == 0 { return "  \(stage)no site prefix matches: to internet" }
             return "  \(stage)route /\(r.b) -> \(port(r.a))"
+        case .lbBalanced:
+            return "  \(stage)balanced to target \(IPv4Address(value: r.a)):\(r.b)"
+        case .lbReplied:
+            return "  \(stage)target's reply, from the VIP \(IPv4Address(value: r.a)):\(r.b)"
         case .natTranslated:
             let port = r.b == 0 ? "" : ":\(r.b)"
             return "  \(stage)translated to \(IPv4Address(value: r.a))\(port)"

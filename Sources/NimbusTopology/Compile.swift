@@ -20,6 +20,7 @@ extension Topology {
             }
         }
         let networkIndex = Dictionary(uniqueKeysWithValues: self.networks.enumerated().map { ($1.name, $0) })
+        let portOf = Dictionary(uniqueKeysWithValues: instances.enumerated().map { ($1.name, UInt16($0 + 1)) })
         let ports = instances.map { inst in
             DataplaneConfig.Port(name: inst.name, peerMAC: inst.mac, ip: inst.ip,
                                  subnet: subnetIndex[inst.network + "/" + inst.subnet] ?? -1,
@@ -43,7 +44,36 @@ extension Topology {
                                                         udp: nat.timeouts.udp, icmp: nat.timeouts.icmp,
                                                         endpointIndependentFiltering: nat.filtering == .endpointIndependent)
                                    }
+                               },
+                               loadBalancers: loadBalancers.map { lb in
+                                   LoadBalancerConfig(name: lb.name, vip: lb.vip, listeners: lb.listeners.map { l in
+                                       LoadBalancerConfig.Listener(
+                                           protocolNumber: l.protocol == .tcp ? 6 : 17, port: l.port, targetPort: l.targetPort,
+                                           sourceHash: l.algorithm == .sourceHash, hashPort: l.hashPort,
+                                           targets: l.targets.compactMap { t in
+                                               portOf[t.instance].map { LoadBalancerConfig.Target(port: $0, weight: t.weight) }
+                                           })
+                                   })
                                })
+    }
+
+    /// The topology's events as the replay applies them: capture time offset (from the first packet),
+    /// load balancer index, instance port, health.
+    public func dataplaneEvents() -> [(at: UInt64, loadBalancer: Int, port: UInt16, health: TargetHealth)] {
+        let portOf = Dictionary(uniqueKeysWithValues: instances.enumerated().map { ($1.name, UInt16($0 + 1)) })
+        let lbOf = Dictionary(uniqueKeysWithValues: loadBalancers.enumerated().map { ($1.name, $0) })
+        return events.compactMap { e in
+            switch e.action {
+            case .setTarget(let lb, let instance, let state):
+                guard let b = lbOf[lb], let p = portOf[instance] else { return nil }
+                let h: TargetHealth = switch state {
+                case .up: .up
+                case .down: .down
+                case .draining: .draining
+                }
+                return (e.at, b, p, h)
+            }
+        }
     }
 
     /// A network ACL's rules in number order; IPv6 rules are left out (IPv6 is not routed).

@@ -92,6 +92,7 @@ struct Replay: ParsableCommand {
         options.traceCount = trace
         options.showProgress = !noProgress
         options.flowLogPath = flowLog
+        options.events = t.dataplaneEvents()
         do {
             let report = try NimbusReplay.Replay.run(config: t.dataplaneConfig(), options: options)
             let c = report.counters

@@ -21,6 +21,10 @@ struct Example: Sendable {
                                                   ("app-1", SecurityGroupsScenario.app1Port)]),
         Example(name: "nat-private", inputs: [("internet", NATScenario.internet), ("app-1", NATScenario.app1Port),
                                               ("app-2", NATScenario.app2Port), ("web-1", NATScenario.web1Port)]),
+        Example(name: "load-balancer", inputs: [("internet", LoadBalancerScenario.internet),
+                                                ("web-1", LoadBalancerScenario.web1Port),
+                                                ("web-3", LoadBalancerScenario.web3Port),
+                                                ("app-1", LoadBalancerScenario.app1Port)]),
     ]
 
     /// Replays the example's committed captures into `dir`.
@@ -30,6 +34,7 @@ struct Example: Sendable {
         var options = ReplayOptions(inputs: inputs.map { ($0.port, capture($0.port)) }, outputDirectory: dir)
         options.traceCount = trace
         options.flowLogPath = flowLog
+        options.events = t.dataplaneEvents()
         return try Replay.run(config: t.dataplaneConfig(), options: options, traceOutput: traceSink)
     }
 }
@@ -57,6 +62,30 @@ struct Example: Sendable {
             #expect(got != nil && got == want, "\(name)/\(f) differs from the golden file")
         }
         #expect(try GoldenReplayTests.stableReport(dir + "/report.json") + "\n" == String(contentsOfFile: golden + "/report.json", encoding: .utf8))
+    }
+}
+
+/// tshark, with checksum validation on, finds every packet of every example's outputs well formed.
+@Suite(.serialized) struct ExampleChecksumTests {
+    @Test(arguments: Example.all.map(\.name))
+    func everyOutputPacketIsValidForTshark(_ name: String) throws {
+        guard let tshark = tool("tshark") else {
+            print("skipping tshark cross-check: tshark is not installed")
+            return
+        }
+        let example = try #require(Example.all.first { $0.name == name })
+        let dir = makeTempDirectory()
+        _ = try example.replay(into: dir)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".pcap") }
+        #expect(!files.isEmpty)
+        for f in files {
+            let prefs = ["-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"]
+            let bad = try run(tshark, ["-n", "-r", dir + "/" + f] + prefs + [
+                "-Y", "ip.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\" || icmp.checksum.status == \"Bad\" || _ws.malformed || _ws.expert.severity >= error",
+                "-T", "fields", "-e", "frame.number"])
+            #expect(bad.status == 0, "\(name)/\(f): \(bad.stderr)")
+            #expect(bad.stdout.isEmpty, "\(name)/\(f): frames with bad checksums or malformed: \(bad.stdout)")
+        }
     }
 }
 

@@ -17,6 +17,7 @@ public struct Dataplane: ~Copyable {
     private var networkACL: NetworkACLStage
     private var conntrack: ConntrackStage
     private var nat: NATStage
+    private var loadBalancer: LoadBalancerStage
     private var local: LocalStage
     private var egress: EgressStage
 
@@ -30,6 +31,7 @@ public struct Dataplane: ~Copyable {
         networkACL = NetworkACLStage(config: config)
         conntrack = ConntrackStage(firewall: config.firewall)
         nat = NATStage(config: config, seed: seed)
+        loadBalancer = LoadBalancerStage(config: config)
         local = LocalStage(config: config)
         egress = EgressStage(config: config)
     }
@@ -51,8 +53,11 @@ public struct Dataplane: ~Copyable {
         // and the flow); each stage is still a concrete, statically dispatched call.
         conntrack.beginBatch(batch, &context)
         nat.beginBatch(batch)
+        loadBalancer.beginBatch(batch)
         let n = batch.count
         for i in 0..<n where batch.meta[i].verdict == .pending {
+            loadBalancer.inbound(batch, i, &context)
+            if batch.meta[i].verdict != .pending { continue }
             nat.inbound(batch, i, &context, conntrack)
             if batch.meta[i].verdict != .pending { continue }
             router.handle(&batch, i, &context)
@@ -61,6 +66,7 @@ public struct Dataplane: ~Copyable {
             if batch.meta[i].verdict != .pending { continue }
             conntrack.handle(batch, i, &context)
             if batch.meta[i].verdict != .pending { continue }
+            loadBalancer.outbound(batch, i, &context)
             nat.outbound(batch, i, &context)
         }
         local.process(&batch, &context)
@@ -89,6 +95,20 @@ public struct Dataplane: ~Copyable {
     public mutating func advanceClock(to now: UInt64) {
         conntrack.expire(now: now, &context)
         nat.expire(now: now)
+        loadBalancer.expire(now: now)
+    }
+
+    /// Sets the health of load balancer `loadBalancer`'s target on `port` (replay events, health checks).
+    @discardableResult
+    public mutating func setTargetHealth(loadBalancer lb: Int, port: UInt16, _ health: TargetHealth) -> Bool {
+        loadBalancer.setHealth(loadBalancer: lb, port: port, health)
+    }
+
+    /// Per load-balancer target: (load balancer, instance port, health, counters).
+    public var loadBalancerTargets: [(lb: Int, port: UInt16, health: TargetHealth, counters: TargetCounters)] {
+        loadBalancer.slotOwners.indices.map {
+            (loadBalancer.slotOwners[$0].lb, loadBalancer.slotOwners[$0].port, loadBalancer.health(slot: $0), loadBalancer.counters[$0])
+        }
     }
 
     /// NAT figures: mappings created, the most alive at once, alive now, and expired.

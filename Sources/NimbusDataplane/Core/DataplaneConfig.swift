@@ -75,11 +75,12 @@ public struct DataplaneConfig: Sendable {
     public var networkACLs: [NetworkACLSpec]
     /// NAT gateways of nat-private networks (at most one per network).
     public var natGateways: [NATGatewayConfig]
+    public var loadBalancers: [LoadBalancerConfig]
 
     public init(name: String, routerMAC: MACAddress, upstreamMAC: MACAddress, networks: [Network],
                 subnets: [Subnet], instances: [Port], extraPublicAddresses: [IPv4Address] = [],
                 firewall: FirewallConfig? = nil, networkACLs: [NetworkACLSpec] = [],
-                natGateways: [NATGatewayConfig] = []) {
+                natGateways: [NATGatewayConfig] = [], loadBalancers: [LoadBalancerConfig] = []) {
         self.name = name
         self.routerMAC = routerMAC
         self.networks = networks
@@ -89,6 +90,7 @@ public struct DataplaneConfig: Sendable {
         self.firewall = firewall
         self.networkACLs = networkACLs
         self.natGateways = natGateways
+        self.loadBalancers = loadBalancers
     }
 
     public var upstreamMAC: MACAddress { ports[0].peerMAC }

@@ -38,6 +38,7 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case natNoMapping
     case natFiltered
     case natUnsupportedProtocol
+    case lbTargetDown
 
     /// The stable name.
     public var name: String {
@@ -77,6 +78,7 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .natNoMapping: "nat-no-mapping"
         case .natFiltered: "nat-filtered"
         case .natUnsupportedProtocol: "nat-unsupported-protocol"
+        case .lbTargetDown: "lb-target-down"
         }
     }
 
@@ -118,6 +120,7 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .natNoMapping: "to a public NAT address and port that no instance holds (unsolicited, or expired)"
         case .natFiltered: "to a NAT mapping from a remote the instance never sent to (address-and-port-dependent filtering)"
         case .natUnsupportedProtocol: "a protocol without ports cannot share a NAT gateway address"
+        case .lbTargetDown: "a packet of a load-balanced flow whose target is down; the client must reconnect"
         }
     }
 

@@ -36,8 +36,12 @@ public struct PacketMeta: Sendable {
     /// The source is a private address that must be translated on the way out (NAT gateway, elastic
     /// IP, or a hairpin through one).
     public var snat: Bool
-    /// The destination was a public NAT address, rewritten to the private instance behind it.
+    /// The destination was a public NAT address or a VIP, rewritten to the instance behind it.
     public var dnat: Bool
+    /// A load-balancer target's reply, to leave from the VIP (set with `lbFlow`).
+    public var lbReply: Bool
+    /// The load-balancer flow (index + 1) the packet belongs to; 0 for none.
+    public var lbFlow: UInt32
 
     public static let noChild: UInt16 = .max
 }
@@ -104,7 +108,7 @@ public struct PacketBatch: ~Copyable {
             offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
             allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: timestamp,
             inPort: port, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none, etherType: 0,
-            l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, routed: false, hasL4: false, snat: false, dnat: false)
+            l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
         arenaUsed = (end + 15) & ~15
         count += 1
         inputCount += 1
@@ -133,7 +137,7 @@ public struct PacketBatch: ~Copyable {
             offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
             allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: meta[parent].timestamp,
             inPort: meta[parent].inPort, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none,
-            etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, routed: false, hasL4: false, snat: false, dnat: false)
+            etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
         arenaUsed = (end + 15) & ~15
         meta[parent].child = UInt16(i)
         count += 1

@@ -1,6 +1,6 @@
 /// The stages, as named in traces.
 public enum StageID: UInt8, Sendable, CaseIterable {
-    case ingress, classify, antiSpoof, arp, natIn, router, networkACL, conntrack, natOut, local, egress
+    case ingress, classify, antiSpoof, arp, loadBalancer, natIn, router, networkACL, conntrack, natOut, local, egress
 
     public var name: String {
         switch self {
@@ -11,6 +11,7 @@ public enum StageID: UInt8, Sendable, CaseIterable {
         case .router: "router"
         case .networkACL: "network-acl"
         case .natIn: "nat-in"
+        case .loadBalancer: "lb"
         case .natOut: "nat-out"
         case .conntrack: "conntrack"
         case .local: "local"
@@ -43,6 +44,10 @@ public enum TraceEvent: UInt8, Sendable {
     case related
     /// conntrack: a later fragment of an allowed datagram.
     case fragmentFollows
+    /// lb: a client packet sent to target a, port b.
+    case lbBalanced
+    /// lb: a target's reply, now from VIP a, port b.
+    case lbReplied
     /// nat-in / nat-out: a = the new address, b = the new port (0 when unchanged).
     case natTranslated
     /// local: a = the address that answered the echo.

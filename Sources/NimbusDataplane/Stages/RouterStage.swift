@@ -119,10 +119,12 @@ public struct RouterStage: Stage {
         }
         guard let (r, prefix) = table.lookup(dst) else {
             // Beyond every site prefix: the internet, for senders whose address is public.
-            if !fromInternet && (networkIsPublic[Int(srcNet)] || portTranslates[Int(inPort)]) {
+            let lbReply = batch.meta[i].lbReply
+            if !fromInternet && (networkIsPublic[Int(srcNet)] || portTranslates[Int(inPort)] || lbReply) {
                 batch.meta[i].outPort = DataplaneConfig.internetPort
                 batch.meta[i].routed = true
-                if portTranslates[Int(inPort)] { batch.meta[i].snat = true }
+                // A target's reply leaves from the VIP (the load balancer rewrites it), not through NAT.
+                if portTranslates[Int(inPort)] && !lbReply { batch.meta[i].snat = true }
                 if l3.u8(8) <= 1 { return expire(&batch, i, &ctx) }
                 ctx.trace.record(i, .router, .routed, 0, 0)
                 return
@@ -130,9 +132,10 @@ public struct RouterStage: Stage {
             return fail(&batch, i, .noRoute, &ctx)
         }
         // A private network is closed to everyone outside it; a public one is open to public senders.
-        let translated = !fromInternet && r.network != srcNet && portTranslates[Int(inPort)]
-        // A destination the NAT rewrote is reachable: the public address was the way in.
-        let reachable = r.network == srcNet || batch.meta[i].dnat
+        let translated = !fromInternet && r.network != srcNet && portTranslates[Int(inPort)] && !batch.meta[i].lbReply
+        // A destination the NAT or a load balancer rewrote is reachable: the public address was the way
+        // in; so is the client of a target's reply.
+        let reachable = r.network == srcNet || batch.meta[i].dnat || batch.meta[i].lbReply
             || (r.network >= 0 && networkIsPublic[Int(r.network)] && (fromInternet || networkIsPublic[Int(srcNet)] || translated))
         if translated && r.kind == .instance && reachable { batch.meta[i].snat = true }
         switch r.kind {

@@ -1,0 +1,331 @@
+import NimbusWire
+
+/// One client's flow through a listener, pinned to the target its first packet picked.
+struct LBFlow {
+    var client: UInt32
+    var clientPort: UInt16
+    var proto: UInt8
+    var flags: UInt8
+    var listener: UInt16
+    var target: UInt16
+    var targetAddress: UInt32
+    var lastSeen: UInt64
+    var forwardKey: UInt64
+    var reverseKey: UInt64
+
+    static let finClient: UInt8 = 1
+    static let finTarget: UInt8 = 2
+    static let closed: UInt8 = 4
+}
+
+/// L4 load balancing: a listener on VIP:port sends each new flow to a target — round-robin (smooth,
+/// weighted) or source-hash (a consistent Maglev table) — and every later packet of the flow to the same
+/// target. Targets see the client's real address (DNAT only); their replies leave from the VIP. Works
+/// from the internet and from instances (hairpin), for public and private (internal) VIPs.
+///
+/// Runs in two places: `inbound` before the router (DNAT of client packets; recognising targets'
+/// replies), `outbound` after connection tracking (rewriting the replies' source to the VIP), so the
+/// tracker and the targets' security groups see the real client and target.
+///
+/// Drops: `lb-no-healthy-target` (a new flow and no target up), `lb-target-down` (a packet of a flow whose
+/// target went down: the flow is forgotten, so the client's next attempt finds a healthy target — a TCP
+/// connection cannot move to another server, and failing it fast lets the client reconnect).
+public struct LoadBalancerStage: ~Copyable {
+    private struct ListenerState {
+        var lb: Int
+        var vip: UInt32
+        var proto: UInt8
+        var port: UInt16
+        var targetPort: UInt16
+        var sourceHash: Bool
+        var hashPort: Bool
+        var targetPorts: [UInt16]
+        var targetAddresses: [UInt32]
+        var weights: [Int]
+        /// Per target: index into `health` and `counters` (one slot per load balancer and instance).
+        var slots: [Int]
+        var roundRobin: SmoothRoundRobin
+        var maglev: MaglevTable?
+    }
+
+    private var listeners: [ListenerState] = []
+    private let listenerIndex: U64Map
+    private var health: [TargetHealth] = []
+    public private(set) var counters: [TargetCounters] = []
+    /// Per slot: (load balancer, instance port) — for reports and events.
+    public private(set) var slotOwners: [(lb: Int, port: UInt16)] = []
+    private var forwardMap: U64Map
+    private var reverseMap: U64Map
+    private let flows: UnsafeMutablePointer<LBFlow>
+    private let freeList: UnsafeMutablePointer<UInt32>
+    private var freeCount: Int
+    private var wheel: TimerWheel
+    private var fragments = FragmentTranslations()
+    private let enabled: Bool
+    private let portAddress: [UInt32]
+
+    public init(config: DataplaneConfig) {
+        let capacity = config.loadBalancers.isEmpty ? 1 : (config.firewall?.maxFlows ?? 1_000_000)
+        var index = U64Map(capacity: 1024)
+        var slotOf: [String: Int] = [:]
+        for (b, lb) in config.loadBalancers.enumerated() {
+            for l in lb.listeners {
+                var slots: [Int] = []
+                for t in l.targets {
+                    let key = "\(b)/\(t.port)"
+                    if slotOf[key] == nil {
+                        slotOf[key] = health.count
+                        health.append(.up)
+                        counters.append(TargetCounters())
+                        slotOwners.append((b, t.port))
+                    }
+                    slots.append(slotOf[key]!)
+                }
+                let weights = l.targets.map { max(1, $0.weight) }
+                var maglev: MaglevTable? = nil
+                if l.sourceHash {
+                    maglev = MaglevTable(keys: l.targets.map { stableHash(config.ports[Int($0.port)].name) }, weights: weights)
+                }
+                index.insert(LoadBalancerStage.listenerKey(lb.vip.value, l.protocolNumber, l.port), UInt32(listeners.count))
+                listeners.append(ListenerState(
+                    lb: b, vip: lb.vip.value, proto: l.protocolNumber, port: l.port, targetPort: l.targetPort,
+                    sourceHash: l.sourceHash, hashPort: l.hashPort, targetPorts: l.targets.map(\.port),
+                    targetAddresses: l.targets.map { config.ports[Int($0.port)].ip.value }, weights: weights,
+                    slots: slots, roundRobin: SmoothRoundRobin(count: l.targets.count), maglev: maglev))
+            }
+        }
+        listenerIndex = index
+        enabled = !listeners.isEmpty
+        forwardMap = U64Map(capacity: capacity)
+        reverseMap = U64Map(capacity: capacity)
+        flows = .allocate(capacity: capacity)
+        freeList = .allocate(capacity: capacity)
+        for i in 0..<capacity { freeList[i] = UInt32(capacity - 1 - i) }
+        freeCount = capacity
+        wheel = TimerWheel(capacity: capacity, slotCount: 4096, tickNanoseconds: 1_000_000_000)
+        portAddress = config.ports.map(\.ip.value)
+    }
+
+    deinit {
+        flows.deallocate()
+        freeList.deallocate()
+    }
+
+    static func listenerKey(_ vip: UInt32, _ proto: UInt8, _ port: UInt16) -> UInt64 {
+        1 << 63 | UInt64(vip) << 24 | UInt64(proto) << 16 | UInt64(port)
+    }
+
+    @inline(__always)
+    static func flowKey(_ a: UInt32, _ pa: UInt16, _ b: UInt32, _ pb: UInt16, _ proto: UInt8, _ tag: UInt64) -> UInt64 {
+        let k = mix64(UInt64(a) << 32 | UInt64(b)) ^ mix64(UInt64(pa) << 32 | UInt64(pb) << 16 | UInt64(proto) | tag << 40)
+        return k == 0 ? 1 : k
+    }
+
+    /// Sets a target's health (events in replay, health checks live). Returns false when the load
+    /// balancer has no such target.
+    @discardableResult
+    public mutating func setHealth(loadBalancer: Int, port: UInt16, _ h: TargetHealth) -> Bool {
+        guard let slot = slotOwners.firstIndex(where: { $0.lb == loadBalancer && $0.port == port }) else { return false }
+        health[slot] = h
+        for l in listeners.indices where listeners[l].lb == loadBalancer && listeners[l].maglev != nil {
+            let slots = listeners[l].slots
+            let current = health
+            listeners[l].maglev!.update { current[slots[$0]] == .up }
+        }
+        return true
+    }
+
+    public func health(slot: Int) -> TargetHealth { health[slot] }
+
+    // MARK: Per packet
+
+    public mutating func beginBatch(_ batch: borrowing PacketBatch) {
+        if enabled && batch.inputCount > 0 { expire(now: batch.meta[0].timestamp) }
+    }
+
+    /// Client packets to a listener: pick or find the target, DNAT. Target packets of a balanced flow:
+    /// mark them for the source rewrite after tracking.
+    @inline(__always)
+    public mutating func inbound(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+        guard enabled, batch.meta[i].etherType == EtherType.ipv4 else { return }
+        let m = batch.meta[i]
+        let ip = batch.bytes(i).suffix(from: Int(m.l3Offset))
+        let proto = m.ipProtocol
+        let dst = ip.u32(16), src = ip.u32(12)
+        if !m.hasL4 {
+            // Later fragments: to a VIP, follow their first fragment's target.
+            if let to = fragments.find(src, dst, proto, ip.u16(4), now: m.timestamp) {
+                IPv4Header(unchecked: ip).setDestination(IPv4Address(value: to))
+                batch.meta[i].dnat = true
+            }
+            return
+        }
+        guard proto == IPProtocol.tcp || proto == IPProtocol.udp else { return }
+        let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
+        let sport = l4.u16(0), dport = l4.u16(2)
+        if let l = listenerIndex.find(LoadBalancerStage.listenerKey(dst, proto, dport)) {
+            let reason = forward(batch, i, ip, l4, Int(l), src: src, sport: sport, &ctx)
+            if reason != .none {
+                batch.drop(i, reason)
+                ctx.trace.record(i, .loadBalancer, .dropped, UInt32(reason.rawValue))
+            }
+            return
+        }
+        guard m.inPort != DataplaneConfig.internetPort else { return }
+        let rkey = LoadBalancerStage.flowKey(src, sport, dst, dport, proto, 2)
+        guard let f = reverseMap.find(rkey) else { return }
+        let flow = flows[Int(f)]
+        guard flow.targetAddress == src && flow.client == dst && flow.clientPort == dport && flow.proto == proto else { return }
+        batch.meta[i].lbReply = true
+        batch.meta[i].lbFlow = f + 1
+    }
+
+    private mutating func forward(_ batch: borrowing PacketBatch, _ i: Int, _ ip: RawBytes, _ l4: RawBytes, _ l: Int,
+                                  src: UInt32, sport: UInt16, _ ctx: inout StageContext) -> DropReason {
+        let m = batch.meta[i]
+        let now = m.timestamp
+        let proto = m.ipProtocol
+        let key = LoadBalancerStage.flowKey(src, sport, UInt32(l), 0, proto, 1)
+        var index: Int? = nil
+        if let f = forwardMap.find(key) {
+            let flow = flows[Int(f)]
+            if flow.client == src && flow.clientPort == sport && flow.proto == proto && Int(flow.listener) == l {
+                if now >= flow.lastSeen + timeout(flow) {
+                    remove(Int(f))
+                } else if health[listeners[l].slots[Int(flow.target)]] == .down {
+                    remove(Int(f))
+                    return .lbTargetDown
+                } else {
+                    index = Int(f)
+                }
+            }
+        }
+        if index == nil {
+            guard let t = pick(l, client: src, clientPort: sport, clientPortNumber: m.inPort) else { return .lbNoHealthyTarget }
+            guard freeCount > 0 else { return .ctTableFull }
+            freeCount -= 1
+            let f = Int(freeList[freeCount])
+            let targetAddress = listeners[l].targetAddresses[t]
+            let rkey = LoadBalancerStage.flowKey(targetAddress, listeners[l].targetPort, src, sport, proto, 2)
+            flows[f] = LBFlow(client: src, clientPort: sport, proto: proto, flags: 0, listener: UInt16(l), target: UInt16(t),
+                              targetAddress: targetAddress, lastSeen: now, forwardKey: key, reverseKey: rkey)
+            forwardMap.insert(key, UInt32(f))
+            reverseMap.insert(rkey, UInt32(f))
+            wheel.schedule(f, at: now + timeout(flows[f]))
+            counters[listeners[l].slots[t]].flows += 1
+            index = f
+        }
+        let f = index!
+        var flow = flows[f]
+        flow.lastSeen = now
+        if proto == IPProtocol.tcp { LoadBalancerStage.trackTCP(&flow, l4.u8(13), fromClient: true) }
+        flows[f] = flow
+        let slot = listeners[l].slots[Int(flow.target)]
+        counters[slot].packets += 1
+        counters[slot].bytes += UInt64(m.length)
+        if ip.u16(6) & 0x2000 != 0 {
+            fragments.record(src, ip.u32(16), proto, ip.u16(4), replacement: flow.targetAddress, now: now)
+        }
+        rewrite(ip, l4, proto, address: flow.targetAddress, port: listeners[l].targetPort, destination: true)
+        batch.meta[i].dnat = true
+        batch.meta[i].lbFlow = UInt32(f + 1)
+        ctx.trace.record(i, .loadBalancer, .lbBalanced, flow.targetAddress, UInt32(listeners[l].targetPort))
+        return .none
+    }
+
+    /// Targets' replies leave from the VIP and listener port.
+    @inline(__always)
+    public mutating func outbound(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+        guard batch.meta[i].lbReply else { return }
+        let m = batch.meta[i]
+        let f = Int(m.lbFlow) - 1
+        var flow = flows[f]
+        let l = listeners[Int(flow.listener)]
+        let ip = batch.bytes(i).suffix(from: Int(m.l3Offset))
+        let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
+        flow.lastSeen = m.timestamp
+        if flow.proto == IPProtocol.tcp { LoadBalancerStage.trackTCP(&flow, l4.u8(13), fromClient: false) }
+        flows[f] = flow
+        let slot = l.slots[Int(flow.target)]
+        counters[slot].packets += 1
+        counters[slot].bytes += UInt64(m.length)
+        rewrite(ip, l4, flow.proto, address: l.vip, port: l.port, destination: false)
+        ctx.trace.record(i, .loadBalancer, .lbReplied, l.vip, UInt32(l.port))
+    }
+
+    // MARK: Choosing
+
+    private mutating func pick(_ l: Int, client: UInt32, clientPort: UInt16, clientPortNumber: UInt16) -> Int? {
+        let h = health
+        let slots = listeners[l].slots
+        if listeners[l].sourceHash {
+            let key = listeners[l].hashPort ? UInt64(client) << 16 | UInt64(clientPort) : UInt64(client)
+            return listeners[l].maglev?.lookup(mix64(key))
+        }
+        // An instance reaching its own load balancer is not sent to itself while another target is up:
+        // it could not tell its own reply from the request.
+        let selfTarget = listeners[l].targetPorts.firstIndex(of: clientPortNumber)
+        let others = listeners[l].targetPorts.indices.contains { $0 != selfTarget && h[slots[$0]] == .up }
+        let weights = listeners[l].weights
+        return listeners[l].roundRobin.next(weights: weights) { t in
+            h[slots[t]] == .up && (!others || t != selfTarget)
+        }
+    }
+
+    // MARK: Flows
+
+    @inline(__always)
+    private func timeout(_ f: LBFlow) -> UInt64 {
+        let s: UInt64 = 1_000_000_000
+        if f.proto == IPProtocol.tcp { return f.flags & LBFlow.closed != 0 ? 10 * s : 7440 * s }
+        return 300 * s
+    }
+
+    static func trackTCP(_ f: inout LBFlow, _ flags: UInt8, fromClient: Bool) {
+        if flags & TCPHeader.rst != 0 { f.flags |= LBFlow.closed }
+        if flags & TCPHeader.fin != 0 {
+            f.flags |= fromClient ? LBFlow.finClient : LBFlow.finTarget
+            if f.flags & (LBFlow.finClient | LBFlow.finTarget) == LBFlow.finClient | LBFlow.finTarget { f.flags |= LBFlow.closed }
+        }
+    }
+
+    private mutating func remove(_ f: Int) {
+        forwardMap.remove(flows[f].forwardKey)
+        reverseMap.remove(flows[f].reverseKey)
+        wheel.cancel(f)
+        freeList[freeCount] = UInt32(f)
+        freeCount += 1
+    }
+
+    /// Forgets flows idle past their timeout by `now`.
+    public mutating func expire(now: UInt64) {
+        guard enabled else { return }
+        var due: [Int] = []
+        wheel.advance(to: now) { due.append($0) }
+        for f in due {
+            let flow = flows[f]
+            if now >= flow.lastSeen + timeout(flow) { remove(f) } else { wheel.schedule(f, at: flow.lastSeen + timeout(flow)) }
+        }
+    }
+
+    @inline(__always)
+    private func rewrite(_ ip: RawBytes, _ l4: RawBytes, _ proto: UInt8, address: UInt32, port: UInt16, destination: Bool) {
+        let addressOffset = destination ? 16 : 12
+        let portOffset = destination ? 2 : 0
+        let oldAddress = ip.u32(addressOffset)
+        if destination {
+            IPv4Header(unchecked: ip).setDestination(IPv4Address(value: address))
+        } else {
+            IPv4Header(unchecked: ip).setSource(IPv4Address(value: address))
+        }
+        let oldPort = l4.u16(portOffset)
+        l4.setU16(portOffset, port)
+        let checksumOffset = proto == IPProtocol.tcp ? 16 : 6
+        let c = l4.u16(checksumOffset)
+        if proto == IPProtocol.udp && c == 0 { return }  // UDP without a checksum stays without
+        var n = InternetChecksum.update(c, old: oldAddress, new: address)
+        n = InternetChecksum.update(n, old: oldPort, new: port)
+        if proto == IPProtocol.udp && n == 0 { n = 0xFFFF }
+        l4.setU16(checksumOffset, n)
+    }
+}

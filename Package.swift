@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", .upToNextMinor(from: "0.2.0")),
     ],
     targets: [
         // libpcap, found through pkg-config (Debian: libpcap-dev).
@@ -22,6 +24,12 @@ let package = Package(
             name: "CPcap",
             pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"])]
+        ),
+        // libnl-3 / libnl-route-3 and the Linux headers live mode needs (Debian: libnl-3-dev, libnl-route-3-dev).
+        .systemLibrary(
+            name: "CNetlink",
+            pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]
         ),
         // Typed, zero-copy views over packet bytes; addresses; checksums. No dependencies.
         .target(name: "NimbusWire"),
@@ -34,13 +42,22 @@ let package = Package(
             name: "NimbusTopology",
             dependencies: ["NimbusWire", "NimbusDataplane", .product(name: "Yams", package: "Yams")]
         ),
+        // The WireGuard protocol: Noise_IKpsk2 handshake, BLAKE2s, transport, replay window, cookies, timers.
+        .target(name: "NimbusVPN", dependencies: ["NimbusWire", .product(name: "Crypto", package: "swift-crypto")]),
         // The replay harness: captures in, dataplane, port captures + drops + report out.
         .target(name: "NimbusReplay", dependencies: ["NimbusWire", "NimbusPcap", "NimbusDataplane", "NimbusTopology"]),
+        // nimbus bench: synthetic traffic in memory through the dataplane, timed; share-nothing workers.
+        .target(
+            name: "NimbusBench",
+            dependencies: ["NimbusWire", "NimbusDataplane", .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
+        // nimbus up: namespaces and veths through netlink, AF_PACKET rings, the dataplane on real links.
+        .target(name: "NimbusLive", dependencies: ["CNetlink", "NimbusWire", "NimbusDataplane", "NimbusPcap"]),
         // The command-line tool: argument parsing and output only.
         .executableTarget(
             name: "nimbus",
             dependencies: [
-                "NimbusTopology", "NimbusReplay", "NimbusDataplane",
+                "NimbusTopology", "NimbusReplay", "NimbusDataplane", "NimbusBench", "NimbusLive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -51,6 +68,7 @@ let package = Package(
             dependencies: ["NimbusDataplane", "NimbusWire", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(name: "NimbusTopologyTests", dependencies: ["NimbusTopology", "NimbusWire"]),
+        .testTarget(name: "NimbusVPNTests", dependencies: ["NimbusVPN", "NimbusWire", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "NimbusReplayTests",
             dependencies: ["NimbusReplay", "NimbusPcap", "NimbusTopology", "NimbusDataplane", "NimbusWire", "nimbus"],

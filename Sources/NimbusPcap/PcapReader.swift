@@ -46,7 +46,8 @@ public final class CaptureReader {
     private var handle: OpaquePointer?
     private var fallback: PcapngFallbackReader?
     /// The fallback reader's current record, kept where `CaptureRecord.bytes` can point at it.
-    private var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 16)
+    /// Nothing is allocated before `init` can fail (a failed init never reaches `deinit`).
+    private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     public init(path: String) throws(CaptureError) {
         self.path = path

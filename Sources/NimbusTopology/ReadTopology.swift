@@ -70,7 +70,8 @@ struct TopologyReader {
             settings.tcpPickup = pickup.value
         }
         if let maxFlows = sink.optional(map, "max-flows", { (s) throws(ValueError) in
-            try parseInteger(s, in: 1...(1 << 32), kind: "max-flows")
+            // 16,777,216 flows is about 2 GiB of tables: past that, say so here, not as a trap at start.
+            try parseInteger(s, in: 1...(1 << 24), kind: "max-flows")
         }) {
             settings.maxFlows = maxFlows.value
         }

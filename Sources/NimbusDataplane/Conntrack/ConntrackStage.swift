@@ -13,7 +13,10 @@ public struct ConntrackStage: Stage, ~Copyable {
     public var table: FlowTable
     private var wheel: TimerWheel
     private var fragments = FragmentCache()
-    private let policy: SecurityPolicy?
+    /// Read in place on a flow's first packet only: binding it to a local would retain its arrays on
+    /// every packet.
+    private let policy: SecurityPolicy
+    private let enabled: Bool
     private let loose: Bool
     public private(set) var created: UInt64 = 0
     public private(set) var expired: UInt64 = 0
@@ -22,13 +25,14 @@ public struct ConntrackStage: Stage, ~Copyable {
         let capacity = firewall?.maxFlows ?? 1
         table = FlowTable(capacity: capacity)
         wheel = TimerWheel(capacity: capacity, slotCount: 8192, tickNanoseconds: 1_000_000_000)
-        policy = firewall.map(SecurityPolicy.init)
+        policy = SecurityPolicy(firewall ?? FirewallConfig(groups: [], portGroups: []))
+        enabled = firewall != nil
         loose = firewall?.loosePickup ?? false
     }
 
     /// True when a live flow has this key (NAT's address-and-port-dependent filtering asks).
     public func hasLiveFlow(_ key: FlowKey, now: UInt64) -> Bool {
-        guard policy != nil else { return true }
+        guard enabled else { return true }
         guard let e = table.find(key) else { return false }
         let entry = table.entries[e]
         return now < entry.lastSeen + Self.timeout(entry.state, entry.key.protocolNumber)
@@ -51,28 +55,28 @@ public struct ConntrackStage: Stage, ~Copyable {
     }
 
     public mutating func process(_ batch: inout PacketBatch, _ ctx: inout StageContext) {
-        guard policy != nil else { return }
+        guard enabled else { return }
         beginBatch(batch, &ctx)
         for i in 0..<batch.count where batch.meta[i].verdict == .pending { handle(batch, i, &ctx) }
     }
 
     /// Expires what is due before the batch's first packet.
     public mutating func beginBatch(_ batch: borrowing PacketBatch, _ ctx: inout StageContext) {
-        if policy != nil && batch.inputCount > 0 { expireDue(now: batch.meta[0].timestamp, &ctx) }
+        if enabled && batch.inputCount > 0 { expireDue(now: batch.meta[0].timestamp, &ctx) }
     }
 
     /// Expires what is due by `now` (no packet needed).
     public mutating func expire(now: UInt64, _ ctx: inout StageContext) {
-        if policy != nil { expireDue(now: now, &ctx) }
+        if enabled { expireDue(now: now, &ctx) }
     }
 
     /// Tracks one pending packet (and classifies it when it opens a flow).
     @inline(__always)
     public mutating func handle(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext) {
-        guard let policy else { return }
+        guard enabled else { return }
         let m = batch.meta[i]
         guard m.etherType == EtherType.ipv4 && m.outPort != RouterStage.localDelivery else { return }
-        let reason = track(batch, i, policy, &ctx)
+        let reason = track(batch, i, &ctx)
         if reason != .none {
             batch.drop(i, reason)
             ctx.trace.record(i, .conntrack, .dropped, UInt32(reason.rawValue))
@@ -103,7 +107,7 @@ public struct ConntrackStage: Stage, ~Copyable {
     }
 
     @inline(__always)
-    private mutating func track(_ batch: borrowing PacketBatch, _ i: Int, _ policy: SecurityPolicy,
+    private mutating func track(_ batch: borrowing PacketBatch, _ i: Int,
                                 _ ctx: inout StageContext) -> DropReason {
         let m = batch.meta[i]
         let now = m.timestamp

@@ -44,6 +44,8 @@ public struct ClassifyStage: Stage {
             batch.setLength(i, eth.payloadOffset + ip.totalLength)
             batch.meta[i].ipProtocol = ip.protocol
             batch.meta[i].l4Offset = UInt16(eth.payloadOffset + ip.headerLength)
+            // A fragment reaching past 65,535 bytes can never be reassembled (Linux drops it too).
+            guard ip.fragmentOffset + ip.totalLength - ip.headerLength <= 65535 else { return .malformedIPv4 }
             guard ip.fragmentOffset == 0 else { return .none }
             batch.meta[i].hasL4 = true
             return checkL4(ip.protocol, ip.payload, wholeDatagram: !ip.moreFragments)

@@ -1,0 +1,240 @@
+// Micro-benchmarks of Nimbus's hot path, with malloc counts as thresholds: every benchmark here must
+// run without a heap allocation per iteration (Thresholds/*.p90.json hold 0 mallocs, with no tolerance),
+// so `swift package benchmark thresholds check` fails when a change allocates on the hot path.
+//
+// Each iteration does `scalingFactor` units of work (one checksum update, one parse, one lookup, one
+// classification, or one 256-packet batch); the text output scaled with `--scale` gives time per unit.
+import Benchmark
+import NimbusDataplane
+import NimbusTopology
+import NimbusWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The repository root: four levels above this file.
+let repositoryRoot: String = {
+    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(4)
+    return parts.joined(separator: "/")
+}()
+
+/// No mallocs at all, at every percentile.
+let noAllocations = BenchmarkThresholds(absolute: [.p0: 0, .p25: 0, .p50: 0, .p75: 0, .p90: 0, .p99: 0, .p100: 0])
+
+/// A dataplane of `Topologies/security-groups.yaml` with `flows` established TCP flows (internet clients
+/// from 198.18.0.0/15 to web-1:443, as `nimbus bench` sends) and their data frames, both directions.
+final class PipelineFixture {
+    var dataplane: Dataplane
+    var batch: PacketBatch
+    let frames: UnsafeMutableRawPointer
+    let ports: [UInt16]
+    let frameLength = 60
+    let stride = 64
+    let count: Int
+    var cursor = 0
+    var timestamp: UInt64 = 1_700_000_000 * 1_000_000_000
+
+    init(flows: Int, routeOnly: Bool = false) {
+        let topology = try! TopologyLoader.load(path: repositoryRoot + "/Topologies/security-groups.yaml")
+        var config = topology.dataplaneConfig()
+        config.firewall?.maxFlows = flows
+        if routeOnly {
+            config.firewall = nil
+            config.networkACLs = []
+            for i in config.subnets.indices { config.subnets[i].networkACL = nil }
+        }
+        let web = config.port(named: "web-1")!
+        let server = config.ports[Int(web)]
+        let client = config.ports[0]
+        func frame(_ f: Int, toServer: Bool, flags: UInt8, payload: Int) -> [UInt8] {
+            let addr = IPv4Address(value: IPv4Address(198, 18, 0, 1).value + UInt32(f / 60000))
+            let port = UInt16(1024 + f % 60000)
+            let data = [UInt8](repeating: 0xA5, count: payload)
+            return toServer
+                ? FrameBuilder.tcpFrame(sourceMAC: client.peerMAC, destinationMAC: config.routerMAC, source: addr,
+                                        destination: server.ip, sourcePort: port, destinationPort: 443, flags: flags,
+                                        sequence: 1001, acknowledgment: 5001, payload: data)
+                : FrameBuilder.tcpFrame(sourceMAC: server.peerMAC, destinationMAC: config.routerMAC, source: server.ip,
+                                        destination: addr, sourcePort: 443, destinationPort: port, flags: flags,
+                                        sequence: 5001, acknowledgment: 1001, payload: data)
+        }
+        var dataplane = Dataplane(config: config)
+        var batch = PacketBatch()
+        var timestamp: UInt64 = 1_700_000_000 * 1_000_000_000
+        // Open every flow: SYN, SYN-ACK, ACK.
+        let steps: [(Bool, UInt8)] = [(true, TCPHeader.syn), (false, TCPHeader.syn | TCPHeader.ack), (true, TCPHeader.ack)]
+        var first = 0
+        while first < flows {
+            let last = min(flows, first + PacketBatch.inputCapacity)
+            for (toServer, flags) in steps {
+                for f in first..<last {
+                    _ = frame(f, toServer: toServer, flags: flags, payload: 0).withUnsafeBytes {
+                        batch.append($0, timestamp: timestamp, port: toServer ? 0 : web)
+                    }
+                }
+                dataplane.process(&batch)
+                batch.reset()
+                timestamp += 1000
+            }
+            first = last
+        }
+        precondition(dataplane.counters.packetsDropped == 0, "opening the benchmark flows dropped packets")
+        // Data frames, 64 bytes on the wire (60 in memory), both directions, flows interleaved.
+        let count = 2 * flows
+        let frames = UnsafeMutableRawPointer.allocate(byteCount: count * 64, alignment: 64)
+        var ports: [UInt16] = []
+        for k in 0..<count {
+            let toServer = k & 1 == 0
+            let f = frame((k >> 1) &* 7919 % flows, toServer: toServer, flags: TCPHeader.ack | TCPHeader.psh, payload: 6)
+            f.withUnsafeBytes { (frames + k * 64).copyMemory(from: $0.baseAddress!, byteCount: 60) }
+            ports.append(toServer ? 0 : web)
+        }
+        self.count = count
+        self.frames = frames
+        self.ports = ports
+        self.dataplane = dataplane
+        self.batch = batch
+        self.timestamp = timestamp
+    }
+
+    deinit { frames.deallocate() }
+
+    /// One batch of 256 packets: copy in, process, reset.
+    @inline(never)
+    func runBatch() {
+        var k = cursor
+        ports.withUnsafeBufferPointer { ports in
+            for _ in 0..<PacketBatch.inputCapacity {
+                _ = batch.append(UnsafeRawBufferPointer(start: frames + k * stride, count: frameLength),
+                                 timestamp: timestamp, port: ports[k])
+                k += 1
+                if k == count { k = 0 }
+            }
+        }
+        cursor = k
+        dataplane.process(&batch)
+        batch.reset()
+        timestamp += 1000
+    }
+}
+
+/// Security rules as a cloud account accumulates them: one per (port, peer), half on the service port
+/// (443) from distinct /32 peers, half on other ports; plus HTTPS from everywhere.
+func syntheticRules(_ count: Int) -> [SecurityRuleSpec] {
+    var rules = [SecurityRuleSpec(protocolNumber: IPProtocol.tcp, ports: [443...443],
+                                  peers: [IPv4CIDR(address: .any, prefixLength: 0)])]
+    for k in 0..<(count - 1) {
+        let peer = IPv4CIDR(address: IPv4Address(value: 0x6440_0000 | UInt32(k)), prefixLength: 32)
+        let port = k % 2 == 0 ? UInt16(1024 + (k &* 7919) % 60000) : 443
+        rules.append(SecurityRuleSpec(protocolNumber: IPProtocol.tcp, ports: [port...port], peers: [peer]))
+    }
+    return rules
+}
+
+/// First packets to classify: half that a rule admits, half that none does.
+func classificationQueries(_ rules: [SecurityRuleSpec]) -> [(port: UInt16, remote: IPv4Address)] {
+    var out: [(UInt16, IPv4Address)] = []
+    var rng = SeededRandom(seed: 42)
+    for i in 0..<1024 {
+        if i % 2 == 0 {
+            let r = rules[Int(rng.next() % UInt64(rules.count))]
+            out.append((r.ports[0].lowerBound, IPv4Address(value: r.peers[0].network.value | 1)))
+        } else {
+            out.append((UInt16(truncatingIfNeeded: rng.next() | 1), IPv4Address(value: 0x6440_0000 | UInt32(rng.next() % 4_000_000))))
+        }
+    }
+    return out
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        timeUnits: .nanoseconds,
+        warmupIterations: 10,
+        maxDuration: .seconds(2),
+        thresholds: [.mallocCountTotal: noAllocations]
+    )
+
+    // RFC 1624 incremental update of a header checksum after a TTL and an address rewrite.
+    Benchmark("checksum-update", configuration: .init(scalingFactor: .mega)) { benchmark in
+        var hc: UInt16 = 0xB1E6
+        var address: UInt32 = 0xCB00_710A
+        for _ in benchmark.scaledIterations {
+            hc = InternetChecksum.update(hc, old: UInt16(0x4006), new: UInt16(0x3F06))
+            hc = InternetChecksum.update(hc, old: address, new: address &+ 1)
+            address &+= 1
+        }
+        blackHole(hc)
+    }
+
+    // IPv4 header parse (checked constructor, header checksum verification, a few fields read).
+    let datagram = FrameBuilder.ipv4(source: IPv4Address(198, 18, 0, 1), destination: IPv4Address(203, 0, 113, 10),
+                                     protocol: IPProtocol.tcp, payload: [UInt8](repeating: 0, count: 26))
+    let parseBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: datagram.count, alignment: 16)
+    parseBuffer.copyBytes(from: datagram)
+    let parseBytes = RawBytes(parseBuffer)
+    Benchmark("ipv4-parse", configuration: .init(scalingFactor: .mega)) { benchmark in
+        var sum: UInt32 = 0
+        for _ in benchmark.scaledIterations {
+            if let ip = try? IPv4Header(parseBytes), ip.isHeaderChecksumValid {
+                sum &+= ip.destination.value &+ UInt32(ip.ttl) &+ UInt32(ip.totalLength)
+            }
+        }
+        blackHole(sum)
+    }
+
+    // Longest-prefix match as the router does it: 1,000 instance /32s, 64 subnets (/24), 4 networks (/16).
+    var prefixes: [(IPv4CIDR, Int)] = []
+    for i in 0..<1000 { prefixes.append((IPv4CIDR(address: IPv4Address(value: 0x0A00_0000 | UInt32(i * 37)), prefixLength: 32), i)) }
+    for s in 0..<64 { prefixes.append((IPv4CIDR(address: IPv4Address(value: 0x0A00_0000 | UInt32(s) << 8), prefixLength: 24), 1000 + s)) }
+    for n in 0..<4 { prefixes.append((IPv4CIDR(address: IPv4Address(value: 0x0A00_0000 | UInt32(n) << 16), prefixLength: 16), 2000 + n)) }
+    let prefixTable = IPv4PrefixTable(prefixes)
+    var lookupRandom = SeededRandom(seed: 7)
+    let lookupAddresses = (0..<1024).map { _ in IPv4Address(value: 0x0A00_0000 | UInt32(lookupRandom.next() % 0x4_0000)) }
+    Benchmark("prefix-table-lookup", configuration: .init(scalingFactor: .mega)) { benchmark in
+        var sum = 0
+        var i = 0
+        lookupAddresses.withUnsafeBufferPointer { addresses in
+            for _ in benchmark.scaledIterations {
+                if let (v, _) = prefixTable.lookup(addresses[i & 1023]) { sum &+= v }
+                i &+= 1
+            }
+        }
+        blackHole(sum)
+    }
+
+    // First-packet classification against a security group's ingress rules: 10 and 10,000 rules.
+    for ruleCount in [10, 10_000] {
+        let rules = syntheticRules(ruleCount)
+        let classifier = RuleClassifier(rules)
+        let queries = classificationQueries(rules)
+        Benchmark("rule-classifier-\(ruleCount)-rules", configuration: .init(scalingFactor: .mega)) { benchmark in
+            var admitted = 0
+            var i = 0
+            queries.withUnsafeBufferPointer { q in
+                for _ in benchmark.scaledIterations {
+                    let (port, remote) = q[i & 1023]
+                    if classifier.allows(protocol: IPProtocol.tcp, servicePort: port, remote: remote) { admitted &+= 1 }
+                    i &+= 1
+                }
+            }
+            blackHole(admitted)
+        }
+    }
+
+    // The whole pipeline on established flows, one 256-packet batch of 64-byte frames per unit, with
+    // security groups and conntrack (sg) and routing only (route).
+    for (name, routeOnly) in [("pipeline-established-sg", false), ("pipeline-established-route", true)] {
+        nonisolated(unsafe) var fixture: PipelineFixture?
+        Benchmark("\(name)-1000-flows-batch", configuration: .init(scalingFactor: .kilo)) { benchmark in
+            if fixture == nil { fixture = PipelineFixture(flows: 1000, routeOnly: routeOnly) }
+            let f = fixture!
+            for _ in 0..<PacketBatch.inputCapacity { f.runBatch() }  // warm, unmeasured
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations { f.runBatch() }
+            benchmark.stopMeasurement()
+        }
+    }
+}

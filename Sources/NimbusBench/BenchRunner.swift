@@ -1,0 +1,120 @@
+import Histogram
+import NimbusDataplane
+import NimbusWire
+
+/// One phase's figures: medians over the repetitions, per-batch latency percentiles over all of them.
+public struct PhaseResult: Sendable {
+    /// Aggregate million packets per second (all workers), the median repetition.
+    public var mpps: Double
+    /// Gigabits per second on the wire: frame with FCS plus 20 bytes of preamble, SFD and gap.
+    public var gbps: Double
+    /// CPU nanoseconds per packet on one worker: threads x 1000 / Mpps.
+    public var nsPerPacket: Double
+    /// Every repetition's Mpps, in order.
+    public var repetitions: [Double]
+    public var packetsPerRepetition: Int
+    /// Timed seconds of the median repetition (the slowest worker's).
+    public var seconds: Double
+    /// Per-batch latency (copy in, process, reset) in nanoseconds.
+    public var batchP50: UInt64
+    public var batchP99: UInt64
+    public var batchP999: UInt64
+    public var batchMax: UInt64
+}
+
+/// Everything `nimbus bench` reports.
+public struct BenchResult: Sendable {
+    public var options: BenchOptions
+    public var topologyName: String
+    public var plan: TrafficPlan
+    public var established: PhaseResult
+    public var newFlows: PhaseResult
+    /// New flows each fresh dataplane took in one new-flows run (all workers).
+    public var newFlowsPerRun: Int
+    public var newFlowRunsPerRepetition: Int
+    /// Resident memory added by opening the established flows (all workers' dataplanes with flow tables
+    /// sized to the flows, and the flows' state), per flow.
+    public var bytesPerFlow: Double
+    public var residentDelta: Int
+    /// Ingress rules of the server's groups (the ones a first packet is classified against).
+    public var ingressRules: Int
+    public var cpus: Int
+    public var cpuModel: String
+}
+
+/// Runs `nimbus bench`: finds the traffic, starts the workers, gathers their figures.
+public enum BenchRunner {
+    public static func run(config: DataplaneConfig, options: BenchOptions) throws(BenchError) -> BenchResult {
+        if let problem = options.problem() { throw BenchError(problem, badInput: true) }
+        let scenarioConfig = config.forScenario(options.scenario)
+        // The sg plan first, so that `route` carries the very packets `sg` does and the two compare.
+        guard let plan = TrafficPlan.find(config: config) ?? TrafficPlan.find(config: scenarioConfig) else {
+            throw BenchError("no traffic to send: no instance of \(config.name) admits TCP or UDP from the internet "
+                             + "or from another instance (see its security groups)", badInput: true)
+        }
+        guard options.flows <= plan.maximumFlows else {
+            throw BenchError("--flows \(options.flows): traffic \(plan) has room for at most \(plan.maximumFlows) "
+                             + "distinct flows", badInput: true)
+        }
+        let runConfig = plan.addingRules(options.extraRules, to: scenarioConfig)
+        let newFlowsPerRun = max(options.threads, min(options.packets ?? options.newFlowsPerRun, plan.maximumFlows))
+
+        SystemInfo.keepFreedMemoryMapped()
+        let shared = SharedState(threads: options.threads)
+        let cpus = SystemInfo.onlineCPUs
+        let reports = (0..<options.threads).map { _ in WorkerReport() }
+        let threads = (0..<options.threads).map { w in
+            let worker = Worker(index: w, plan: plan, config: runConfig, options: options, newFlowsPerRun: newFlowsPerRun,
+                                shared: shared, report: reports[w], pinToCPU: options.threads <= cpus ? w : nil)
+            return WorkerThread { worker.run() }
+        }
+        for t in threads { t.join() }
+        if let error = reports.compactMap(\.error).first {
+            throw BenchError("the dataplane did not carry the benchmark traffic: \(error)", badInput: false)
+        }
+
+        let residentDelta = max(0, shared.rss[1] - shared.rss[0])
+        return BenchResult(
+            options: options, topologyName: config.name, plan: plan,
+            established: phase(reports.map(\.establishedPackets), reports.map(\.establishedNanoseconds),
+                               reports.map(\.establishedLatency), options),
+            newFlows: phase(reports.map(\.newFlowPackets), reports.map(\.newFlowNanoseconds),
+                            reports.map(\.newFlowLatency), options),
+            newFlowsPerRun: reports.reduce(0) { $0 + $1.newFlowsPerRun },
+            newFlowRunsPerRepetition: reports.first?.newFlowRunsPerRepetition ?? 0,
+            bytesPerFlow: Double(residentDelta) / Double(options.flows), residentDelta: residentDelta,
+            ingressRules: runConfig.firewall == nil ? 0 : plan.ingressRuleCount(runConfig),
+            cpus: cpus, cpuModel: SystemInfo.cpuModel)
+    }
+
+    /// Aggregates workers: per repetition, all packets over the slowest worker's timed seconds.
+    static func phase(_ packets: [[Int]], _ nanoseconds: [[UInt64]], _ latencies: [LatencyRecorder],
+                      _ options: BenchOptions) -> PhaseResult {
+        let reps = packets.map(\.count).min() ?? 0
+        var rates: [Double] = []
+        var totals: [Int] = []
+        var seconds: [Double] = []
+        for r in 0..<reps {
+            let total = packets.reduce(0) { $0 + $1[r] }
+            let slowest = nanoseconds.map { $0[r] }.max() ?? 1
+            let s = Double(max(1, slowest)) / 1e9
+            rates.append(Double(total) / s / 1e6)
+            totals.append(total)
+            seconds.append(s)
+        }
+        let ranked = rates.indices.sorted { rates[$0] < rates[$1] }
+        let mid = ranked.isEmpty ? 0 : ranked[ranked.count / 2]
+        let mpps = ranked.isEmpty ? 0 : (ranked.count % 2 == 1 ? rates[mid]
+            : (rates[ranked[ranked.count / 2 - 1]] + rates[mid]) / 2)
+        var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        for l in latencies { merged.add(l.histogram) }
+        let empty = merged.totalCount == 0
+        return PhaseResult(
+            mpps: mpps, gbps: mpps * 1e6 * Double(options.wireBytes) * 8 / 1e9,
+            nsPerPacket: mpps > 0 ? Double(options.threads) * 1000 / mpps : 0,
+            repetitions: rates, packetsPerRepetition: totals.isEmpty ? 0 : totals[mid],
+            seconds: seconds.isEmpty ? 0 : seconds[mid],
+            batchP50: empty ? 0 : merged.valueAtPercentile(50), batchP99: empty ? 0 : merged.valueAtPercentile(99),
+            batchP999: empty ? 0 : merged.valueAtPercentile(99.9), batchMax: empty ? 0 : merged.max)
+    }
+}

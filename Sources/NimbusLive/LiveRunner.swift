@@ -1,0 +1,110 @@
+import CNetlink
+import NimbusDataplane
+import NimbusPcap
+import NimbusWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Set by SIGINT/SIGTERM; the loop checks it between batches.
+nonisolated(unsafe) var stopRequested: sig_atomic_t = 0
+
+/// Options of `nimbus up`.
+public struct LiveOptions: Sendable {
+    public var pcapDirectory: String?
+    /// Print a one-line status every second (on a terminal).
+    public var status = true
+    public var seed: UInt64 = 0
+    /// Called once traffic can flow.
+    public var onReady: @Sendable () -> Void = {}
+    public init() {}
+}
+
+/// Runs a site's dataplane on real links until SIGINT/SIGTERM, then removes everything it made.
+public enum LiveRunner {
+    public static func run(config: DataplaneConfig, internetHosts: [(name: String, ip: IPv4Address)],
+                           options: LiveOptions) throws(LiveError) {
+        let plan = LivePlan(config: config, internetHosts: internetHosts)
+        try LiveNetwork.build(plan)
+        defer {
+            LiveNetwork.teardown(namespaces: plan.namespaces, links: plan.links.map(\.rootSide))
+            unlink(plan.stateFile)
+        }
+        var ports: [PacketPort] = []
+        for l in plan.links { ports.append(try PacketPort(interface: l.rootSide, port: l.port)) }
+        var writers: [PcapWriter?] = Array(repeating: nil, count: ports.count)
+        if let dir = options.pcapDirectory {
+            mkdir(dir, 0o755)
+            for (i, p) in config.ports.enumerated() {
+                writers[i] = try? PcapWriter(path: "\(dir)/\(p.name).pcap")
+            }
+        }
+        signal(SIGINT) { _ in stopRequested = 1 }
+        signal(SIGTERM) { _ in stopRequested = 1 }
+        unblockSignals()
+        var dataplane = Dataplane(config: config, seed: options.seed)
+        var batch = PacketBatch()
+        var fds = ports.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+        options.onReady()
+        var lastStatus = realtime()
+        var lastIn: UInt64 = 0
+        let showStatus = options.status && isatty(2) == 1
+        while stopRequested == 0 {
+            _ = poll(&fds, nfds_t(fds.count), 100)
+            let now = realtime()
+            var any = true
+            while any {
+                any = false
+                for p in ports where p.receive(into: &batch, now: now) > 0 { any = true }
+                if batch.inputCount == 0 { break }
+                dataplane.process(&batch)
+                for i in 0..<batch.inputCount {
+                    emit(batch, i, ports, &writers)
+                    let child = batch.meta[i].child
+                    if child != PacketMeta.noChild { emit(batch, Int(child), ports, &writers) }
+                }
+                batch.reset()
+            }
+            if now - lastStatus >= 1_000_000_000 {
+                dataplane.advanceClock(to: now)
+                if showStatus {
+                    let c = dataplane.counters
+                    let rate = Double(c.packetsIn - lastIn) / (Double(now - lastStatus) / 1e9)
+                    let drops = DropReason.allCases.filter { c.drops($0) > 0 }.map { "\($0.name) \(c.drops($0))" }
+                    let line = "\r\(config.name): in \(c.packetsIn) out \(c.packetsOut) (\(Int(rate)) pps) dropped \(c.packetsDropped)"
+                        + (drops.isEmpty ? "" : " [" + drops.prefix(4).joined(separator: ", ") + "]") + "\u{1B}[K"
+                    _ = line.withCString { write(2, $0, strlen($0)) }
+                }
+                lastIn = dataplane.counters.packetsIn
+                lastStatus = now
+            }
+        }
+        if showStatus { _ = "\n".withCString { write(2, $0, 1) } }
+        for w in writers { try? w?.commit() }
+    }
+
+    private static func emit(_ batch: borrowing PacketBatch, _ i: Int, _ ports: [PacketPort], _ writers: inout [PcapWriter?]) {
+        let m = batch.meta[i]
+        guard m.verdict == .forward else { return }
+        let frame = batch.bytes(i)
+        let bytes = UnsafeRawBufferPointer(start: frame.base, count: frame.count)
+        ports[Int(m.outPort)].send(bytes)
+        try? writers[Int(m.outPort)]?.write(timestamp: m.timestamp, bytes: bytes)
+    }
+
+    /// A parent may start us with signals blocked (a test runner's thread, say); SIGINT and SIGTERM are
+    /// how `nimbus up` is stopped, so they must get through.
+    static func unblockSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+
+    static func realtime() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}

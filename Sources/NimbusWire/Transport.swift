@@ -154,3 +154,31 @@ public struct TCPOptionIterator {
         return nil
     }
 }
+
+/// The datagram an ICMP error quotes: an IPv4 header whose total-length field is the original
+/// datagram's (longer than what is quoted), so it is checked field by field rather than against its
+/// length, followed by at least `minimumPayload` bytes of the original's payload.
+@frozen
+public struct QuotedIPv4Datagram {
+    /// From the start of the quoted header to the end of the ICMP message.
+    public let bytes: RawBytes
+    public let headerLength: Int
+
+    /// - Parameter icmpMessage: the whole ICMP message, its 8-byte header included.
+    @inlinable
+    public init?(icmpMessage: RawBytes, minimumPayload: Int = 8) {
+        guard icmpMessage.count >= ICMPHeader.length + 20 else { return nil }
+        let q = icmpMessage.suffix(from: ICMPHeader.length)
+        guard q.u8(0) >> 4 == 4 else { return nil }
+        let hl = Int(q.u8(0) & 0x0F) * 4
+        guard hl >= 20, q.count >= hl + minimumPayload else { return nil }
+        bytes = q
+        headerLength = hl
+    }
+
+    @inlinable public var `protocol`: UInt8 { bytes.u8(9) }
+    @inlinable public var source: UInt32 { bytes.u32(12) }
+    @inlinable public var destination: UInt32 { bytes.u32(16) }
+    /// The quoted payload (the start of the original's L4 header).
+    @inlinable public var payload: RawBytes { bytes.suffix(from: headerLength) }
+}

@@ -232,12 +232,9 @@ public struct ConntrackStage: Stage, ~Copyable {
     /// total length is the original datagram's, longer than what is quoted, so it is read field by field.
     @inline(__always)
     private func related(_ icmp: RawBytes, _ i: Int, _ ctx: inout StageContext) -> DropReason {
-        let q = icmp.suffix(from: ICMPHeader.length)
-        guard q.count >= 20, q.u8(0) >> 4 == 4 else { return .ctInvalid }
-        let hl = Int(q.u8(0) & 0x0F) * 4
-        guard hl >= 20, q.count >= hl else { return .ctInvalid }
-        let proto = q.u8(9)
-        let l4 = q.suffix(from: hl)
+        guard let quoted = QuotedIPv4Datagram(icmpMessage: icmp, minimumPayload: 0) else { return .ctInvalid }
+        let proto = quoted.protocol
+        let l4 = quoted.payload
         var sport: UInt16 = 0, dport: UInt16 = 0
         if proto == IPProtocol.tcp || proto == IPProtocol.udp {
             guard l4.count >= 4 else { return .ctInvalid }
@@ -246,8 +243,8 @@ public struct ConntrackStage: Stage, ~Copyable {
             guard l4.count >= 8 else { return .ctInvalid }
             sport = l4.u16(4); dport = sport
         }
-        let (key, _) = FlowKey.canonical(protocol: proto, source: q.u32(12), sourcePort: sport,
-                                         destination: q.u32(16), destinationPort: dport)
+        let (key, _) = FlowKey.canonical(protocol: proto, source: quoted.source, sourcePort: sport,
+                                         destination: quoted.destination, destinationPort: dport)
         guard table.find(key) != nil else { return .ctInvalid }
         ctx.trace.record(i, .conntrack, .related)
         return .none

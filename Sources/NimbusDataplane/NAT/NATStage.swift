@@ -218,14 +218,10 @@ public struct NATStage: ~Copyable {
     /// sent (public source); restore the instance's address and port inside it and on the outer header.
     private mutating func translateInboundICMPError(_ ip: RawBytes, _ icmp: RawBytes, _ m: PacketMeta,
                                                    _ ctx: inout StageContext, _ i: Int) -> DropReason {
-        let q = icmp.suffix(from: ICMPHeader.length)
-        guard q.count >= 20, q.u8(0) >> 4 == 4 else { return .natNoMapping }
-        let hl = Int(q.u8(0) & 0x0F) * 4
-        guard hl >= 20, q.count >= hl + 8 else { return .natNoMapping }
-        let innerProto = q.u8(9)
-        let quotedL4 = q.suffix(from: hl)
-        guard let port = NATStage.mappedPort(innerProto, quotedL4, inbound: false) else { return .natNoMapping }
-        guard let idx = externalMap.find(natKey(innerProto, q.u32(12), port)) else { return .natNoMapping }
+        guard let quoted = QuotedIPv4Datagram(icmpMessage: icmp) else { return .natNoMapping }
+        let innerProto = quoted.protocol
+        guard let port = NATStage.mappedPort(innerProto, quoted.payload, inbound: false) else { return .natNoMapping }
+        guard let idx = externalMap.find(natKey(innerProto, quoted.source, port)) else { return .natNoMapping }
         let mapping = mappings[Int(idx)]
         let internalAddress = UInt32(truncatingIfNeeded: mapping.internalKey >> 16)
         let internalPort = UInt16(truncatingIfNeeded: mapping.internalKey)
@@ -305,11 +301,9 @@ public struct NATStage: ~Copyable {
     /// destination is the instance's private endpoint; show the public one instead.
     private mutating func translateOutboundICMPError(_ ip: RawBytes, _ icmp: RawBytes, _ m: PacketMeta, eip: UInt32,
                                                     _ ctx: inout StageContext, _ i: Int) -> DropReason {
-        let q = icmp.suffix(from: ICMPHeader.length)
-        guard q.count >= 20, q.u8(0) >> 4 == 4 else { return .natNoMapping }
-        let hl = Int(q.u8(0) & 0x0F) * 4
-        guard hl >= 20, q.count >= hl + 8 else { return .natNoMapping }
-        let innerProto = q.u8(9)
+        guard let quoted = QuotedIPv4Datagram(icmpMessage: icmp) else { return .natNoMapping }
+        let q = quoted.bytes, hl = quoted.headerLength
+        let innerProto = quoted.protocol
         var external = eip
         var externalPort: UInt16? = nil
         if eip == 0 {
@@ -524,10 +518,8 @@ public struct NATStage: ~Copyable {
     /// Rewrites the source (address, and port when given) of the datagram quoted in an ICMP error,
     /// patching its header checksum and, when quoted, its UDP checksum.
     private func translateQuotedSource(_ icmp: RawBytes, to address: UInt32, port: UInt16?) -> Bool {
-        let q = icmp.suffix(from: ICMPHeader.length)
-        guard q.count >= 20 else { return false }
-        let hl = Int(q.u8(0) & 0x0F) * 4
-        guard hl >= 20, q.count >= hl + 8 else { return false }
+        guard let quoted = QuotedIPv4Datagram(icmpMessage: icmp) else { return false }
+        let q = quoted.bytes, hl = quoted.headerLength
         let old = q.u32(12)
         q.setU32(12, address)
         q.setU16(10, InternetChecksum.update(q.u16(10), old: old, new: address))

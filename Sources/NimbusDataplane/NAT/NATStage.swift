@@ -33,6 +33,13 @@ struct NATMapping {
 /// a shared gateway address), `ct-fragment-unmatched` (a later fragment whose first was not translated).
 public struct NATStage: ~Copyable {
     private let gateways: [NATGatewayConfig]
+    /// Per gateway, the fields the per-packet path reads, without the address pool: reading a whole
+    /// `NATGatewayConfig` would retain its array on every packet.
+    private struct Policy {
+        var tcpEstablished, tcpTransitory, udp, icmp: UInt64
+        var endpointIndependentFiltering: Bool
+    }
+    private let policies: [Policy]
     /// Per port: elastic IP (0 = none), and the NAT gateway of its network (-1 = none).
     private let portEIP: [UInt32]
     private let portGateway: [Int16]
@@ -58,6 +65,10 @@ public struct NATStage: ~Copyable {
 
     public init(config: DataplaneConfig, seed: UInt64) {
         gateways = config.natGateways
+        policies = config.natGateways.map {
+            Policy(tcpEstablished: $0.tcpEstablished, tcpTransitory: $0.tcpTransitory, udp: $0.udp, icmp: $0.icmp,
+                   endpointIndependentFiltering: $0.endpointIndependentFiltering)
+        }
         let capacity = max(1, config.natGateways.isEmpty ? 1 : (config.firewall?.maxFlows ?? 1_000_000))
         self.capacity = capacity
         var gatewayOfNetwork = [Int16](repeating: -1, count: config.networks.count)
@@ -194,7 +205,7 @@ public struct NATStage: ~Copyable {
         }
         let internalAddress = UInt32(truncatingIfNeeded: mapping.internalKey >> 16)
         let internalPort = UInt16(truncatingIfNeeded: mapping.internalKey)
-        if !gateways[Int(mapping.gateway)].endpointIndependentFiltering {
+        if !policies[Int(mapping.gateway)].endpointIndependentFiltering {
             // Only a remote the instance has sent to may answer (the flow it opened is still tracked).
             let remotePort = proto == IPProtocol.icmp ? internalPort : l4.u16(0)
             let localPort = internalPort
@@ -349,7 +360,7 @@ public struct NATStage: ~Copyable {
 
     @inline(__always)
     private func timeout(_ m: NATMapping) -> UInt64 {
-        let g = gateways[Int(m.gateway)]
+        let g = policies[Int(m.gateway)]
         switch UInt8(truncatingIfNeeded: m.internalKey >> 48) {
         case IPProtocol.tcp:
             // Established once both directions have been seen, until FIN both ways or RST.

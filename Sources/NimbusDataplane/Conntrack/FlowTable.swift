@@ -37,9 +37,13 @@ public enum FlowState: UInt8, Sendable {
 public struct FlowTable: ~Copyable {
     public let capacity: Int
     private let slotMask: Int
-    private let slotKeys: UnsafeMutablePointer<FlowKey>
-    /// Entry index + 1; 0 = empty.
-    private let slotIndex: UnsafeMutablePointer<UInt32>
+    /// A probe reads a key and its entry index from one cache line.
+    private struct Slot {
+        var key: FlowKey
+        /// Entry index + 1; 0 = empty.
+        var index: UInt32
+    }
+    private let slots: UnsafeMutablePointer<Slot>
     public let entries: UnsafeMutablePointer<FlowEntry>
     private let freeList: UnsafeMutablePointer<UInt32>
     private var freeCount: Int
@@ -50,11 +54,10 @@ public struct FlowTable: ~Copyable {
     public init(capacity: Int) {
         precondition(capacity > 0 && capacity < Int(UInt32.max), "flow table capacity out of range")
         self.capacity = capacity
-        var slots = 1024
-        while slots < capacity * 2 { slots <<= 1 }
-        slotMask = slots - 1
-        slotKeys = calloc(slots, MemoryLayout<FlowKey>.stride)!.bindMemory(to: FlowKey.self, capacity: slots)
-        slotIndex = calloc(slots, 4)!.bindMemory(to: UInt32.self, capacity: slots)
+        var slotCount = 1024
+        while slotCount < capacity * 2 { slotCount <<= 1 }
+        slotMask = slotCount - 1
+        slots = calloc(slotCount, MemoryLayout<Slot>.stride)!.bindMemory(to: Slot.self, capacity: slotCount)
         entries = .allocate(capacity: capacity)
         freeList = .allocate(capacity: capacity)
         for i in 0..<capacity { freeList[i] = UInt32(capacity - 1 - i) }
@@ -62,8 +65,7 @@ public struct FlowTable: ~Copyable {
     }
 
     deinit {
-        free(slotKeys)
-        free(slotIndex)
+        free(slots)
         entries.deallocate()
         freeList.deallocate()
     }
@@ -75,9 +77,9 @@ public struct FlowTable: ~Copyable {
     public func find(_ key: FlowKey) -> Int? {
         var s = Int(truncatingIfNeeded: key.hash) & slotMask
         while true {
-            let idx = slotIndex[s]
+            let idx = slots[s].index
             if idx == 0 { return nil }
-            if slotKeys[s] == key { return Int(idx - 1) }
+            if slots[s].key == key { return Int(idx - 1) }
             s = (s + 1) & slotMask
         }
     }
@@ -89,9 +91,9 @@ public struct FlowTable: ~Copyable {
         freeCount -= 1
         let e = freeList[freeCount]
         var s = Int(truncatingIfNeeded: key.hash) & slotMask
-        while slotIndex[s] != 0 { s = (s + 1) & slotMask }
-        slotKeys[s] = key
-        slotIndex[s] = e + 1
+        while slots[s].index != 0 { s = (s + 1) & slotMask }
+        slots[s].key = key
+        slots[s].index = e + 1
         entries[Int(e)].key = key
         count += 1
         if count > peak { peak = count }
@@ -102,27 +104,27 @@ public struct FlowTable: ~Copyable {
     public mutating func remove(_ index: Int) {
         let key = entries[index].key
         var s = Int(truncatingIfNeeded: key.hash) & slotMask
-        while slotIndex[s] != UInt32(index + 1) {
-            if slotIndex[s] == 0 { return }  // not present: nothing to do
+        while slots[s].index != UInt32(index + 1) {
+            if slots[s].index == 0 { return }  // not present: nothing to do
             s = (s + 1) & slotMask
         }
         // Backward-shift deletion: pull later members of the probe run into the hole.
         var hole = s
         var j = (s + 1) & slotMask
-        while slotIndex[j] != 0 {
-            let home = Int(truncatingIfNeeded: slotKeys[j].hash) & slotMask
+        while slots[j].index != 0 {
+            let home = Int(truncatingIfNeeded: slots[j].key.hash) & slotMask
             // Move j into the hole when its home is not in the cyclic range (hole, j].
             let distHome = (j - home) & slotMask
             let distHole = (j - hole) & slotMask
             if distHome >= distHole {
-                slotKeys[hole] = slotKeys[j]
-                slotIndex[hole] = slotIndex[j]
+                slots[hole].key = slots[j].key
+                slots[hole].index = slots[j].index
                 hole = j
             }
             j = (j + 1) & slotMask
         }
-        slotIndex[hole] = 0
-        slotKeys[hole] = .empty
+        slots[hole].index = 0
+        slots[hole].key = .empty
         freeList[freeCount] = UInt32(index)
         freeCount += 1
         count -= 1
@@ -130,7 +132,7 @@ public struct FlowTable: ~Copyable {
 
     /// Calls `body` with the index of every live entry (reports and flow logs; not the hot path).
     public func forEach(_ body: (Int) -> Void) {
-        for s in 0...slotMask where slotIndex[s] != 0 { body(Int(slotIndex[s] - 1)) }
+        for s in 0...slotMask where slots[s].index != 0 { body(Int(slots[s].index - 1)) }
     }
 }
 

@@ -36,16 +36,16 @@ let package = Package(
         // Reading captures through libpcap; writing pcap and pcapng.
         .target(name: "NimbusPcap", dependencies: ["CPcap", "NimbusWire"]),
         // Packet batches, the stage pipeline, flow tables, stages, counters, clock and timers.
-        .target(name: "NimbusDataplane", dependencies: ["NimbusWire"]),
+        .target(name: "NimbusDataplane", dependencies: ["NimbusWire", "NimbusVPN"]),
         // YAML topology files -> validated model -> compiled dataplane configuration.
         .target(
             name: "NimbusTopology",
-            dependencies: ["NimbusWire", "NimbusDataplane", .product(name: "Yams", package: "Yams")]
+            dependencies: ["NimbusWire", "NimbusDataplane", "NimbusVPN", .product(name: "Yams", package: "Yams")]
         ),
         // The WireGuard protocol: Noise_IKpsk2 handshake, BLAKE2s, transport, replay window, cookies, timers.
         .target(name: "NimbusVPN", dependencies: ["NimbusWire", .product(name: "Crypto", package: "swift-crypto")]),
         // The replay harness: captures in, dataplane, port captures + drops + report out.
-        .target(name: "NimbusReplay", dependencies: ["NimbusWire", "NimbusPcap", "NimbusDataplane", "NimbusTopology"]),
+        .target(name: "NimbusReplay", dependencies: ["NimbusWire", "NimbusPcap", "NimbusDataplane", "NimbusTopology", "NimbusVPN"]),
         // nimbus bench: synthetic traffic in memory through the dataplane, timed; share-nothing workers.
         .target(
             name: "NimbusBench",
@@ -65,13 +65,13 @@ let package = Package(
         .testTarget(name: "NimbusPcapTests", dependencies: ["NimbusPcap", "NimbusWire"]),
         .testTarget(
             name: "NimbusDataplaneTests",
-            dependencies: ["NimbusDataplane", "NimbusWire", .product(name: "PropertyBased", package: "swift-property-based")]
+            dependencies: ["NimbusDataplane", "NimbusWire", "NimbusVPN", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(name: "NimbusTopologyTests", dependencies: ["NimbusTopology", "NimbusWire"]),
         .testTarget(name: "NimbusVPNTests", dependencies: ["NimbusVPN", "NimbusWire", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "NimbusReplayTests",
-            dependencies: ["NimbusReplay", "NimbusPcap", "NimbusTopology", "NimbusDataplane", "NimbusWire", "nimbus"],
+            dependencies: ["NimbusReplay", "NimbusPcap", "NimbusTopology", "NimbusDataplane", "NimbusWire", "NimbusVPN", "nimbus"],
             resources: [.copy("Golden")]
         ),
     ],

@@ -49,6 +49,8 @@ public enum LiveRunner {
         var lastStatus = realtime()
         var lastIn: UInt64 = 0
         let showStatus = options.status && isatty(2) == 1
+        var order: [Int] = []
+        order.reserveCapacity(PacketBatch.metaCapacity)
         while stopRequested == 0 {
             _ = poll(&fds, nfds_t(fds.count), 100)
             let now = realtime()
@@ -58,11 +60,8 @@ public enum LiveRunner {
                 for p in ports where p.receive(into: &batch, now: now) > 0 { any = true }
                 if batch.inputCount == 0 { break }
                 dataplane.process(&batch)
-                for i in 0..<batch.inputCount {
-                    emit(batch, i, ports, &writers)
-                    let child = batch.meta[i].child
-                    if child != PacketMeta.noChild { emit(batch, Int(child), ports, &writers) }
-                }
+                batch.emissionOrder(into: &order)
+                for i in order { emit(batch, i, ports, &writers) }
                 batch.reset()
             }
             if now - lastStatus >= 1_000_000_000 {

@@ -55,6 +55,30 @@ public struct LinkLayerAdapter: Sendable {
         }
     }
 
+    /// The IPv4 destination of a record, when it carries IPv4 (Ethernet with at most one VLAN tag, or any
+    /// link type the adapter turns into Ethernet).
+    static func ipv4Destination(of record: UnsafeRawBufferPointer, linkType: LinkType) -> IPv4Address? {
+        let adapter = LinkLayerAdapter(sourceMAC: MACAddress(value: 0), routerMAC: MACAddress(value: 0))
+        guard let h = adapter.header(of: record, linkType: linkType) else { return nil }
+        var at: Int
+        if let h {
+            guard h.etherType == EtherType.ipv4 else { return nil }
+            at = h.skip
+        } else {
+            guard record.count >= 14 else { return nil }
+            var type = UInt16(record[12]) << 8 | UInt16(record[13])
+            at = 14
+            if type == 0x8100, record.count >= 18 {
+                type = UInt16(record[16]) << 8 | UInt16(record[17])
+                at = 18
+            }
+            guard type == EtherType.ipv4 else { return nil }
+        }
+        guard record.count >= at + 20, record[at] >> 4 == 4 else { return nil }
+        return IPv4Address(value: UInt32(record[at + 16]) << 24 | UInt32(record[at + 17]) << 16
+                           | UInt32(record[at + 18]) << 8 | UInt32(record[at + 19]))
+    }
+
     /// What became of a record offered to a batch.
     public enum Outcome: Equatable {
         case appended(Int)

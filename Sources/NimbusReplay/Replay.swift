@@ -3,6 +3,7 @@ import Glibc
 #endif
 import NimbusDataplane
 import NimbusPcap
+import NimbusVPN
 import NimbusWire
 
 /// A replay could not run: a bad input, argument or output. The message names the culprit.
@@ -24,8 +25,11 @@ public struct ReplayOptions: Sendable {
     public var showProgress = false
     /// Write a flow log (JSON lines) here.
     public var flowLogPath: String?
-    /// Target health changes, at capture-time offsets from the first packet (the topology's `events`).
-    public var events: [(at: UInt64, loadBalancer: Int, port: UInt16, health: TargetHealth)] = []
+    /// Write the secrets of every WireGuard handshake here, in the key-log format Wireshark reads.
+    public var wireGuardKeyLogPath: String?
+    /// Target health changes, at capture-time offsets from the first packet (the topology's `events`), for
+    /// a single-site replay (`Replay.run(config:…)`).
+    public var events: [ReplayEvent] = []
 
     public init(inputs: [(port: String, path: String)], outputDirectory: String) {
         self.inputs = inputs
@@ -33,12 +37,34 @@ public struct ReplayOptions: Sendable {
     }
 }
 
+/// A load-balancer target health change at a capture-time offset from the first packet.
+public typealias ReplayEvent = (at: UInt64, loadBalancer: Int, port: UInt16, health: TargetHealth)
+
+/// One site of a replay: a compiled topology and its events.
+public struct ReplaySite: Sendable {
+    public var config: DataplaneConfig
+    public var events: [ReplayEvent]
+    public init(config: DataplaneConfig, events: [ReplayEvent] = []) {
+        self.config = config
+        self.events = events
+    }
+}
+
 /// The replay harness: merges the input captures by timestamp, pushes them through the dataplane in
 /// batches, and writes what leaves each port, every drop with its reason, and a report.
+///
+/// Several sites replay together joined by a simulated internet: what a site sends out of its uplink to
+/// an address another site owns enters that site's uplink at the same capture time; everything any site
+/// sends onto the internet is recorded in `internet.pcap`. Ports are then named `SITE/INSTANCE`.
 public enum Replay {
     public static func run(config: DataplaneConfig, options: ReplayOptions,
                            traceOutput: (String) -> Void = { print($0) }) throws(ReplayError) -> ReplayReport {
-        var run = try ReplayRun.make(config: config, options: options)
+        try run(sites: [ReplaySite(config: config, events: options.events)], options: options, traceOutput: traceOutput)
+    }
+
+    public static func run(sites: [ReplaySite], options: ReplayOptions,
+                           traceOutput: (String) -> Void = { print($0) }) throws(ReplayError) -> ReplayReport {
+        var run = try ReplayRun.make(sites: sites, options: options)
         do {
             try run.execute(traceOutput: traceOutput)
         } catch {
@@ -63,46 +89,108 @@ func monotonicSeconds() -> Double {
 }
 
 struct InputStream {
-    let port: UInt16
+    /// The global port the records enter on.
+    let port: Int
+    /// The site they enter; nil for `internet` inputs of a multi-site replay (chosen per packet by the
+    /// destination address).
+    let site: Int?
     let reader: CaptureReader
     let adapter: LinkLayerAdapter
     var head: CaptureRecord?
 }
 
-struct ReplayRun: ~Copyable {
+/// One site while it replays: its dataplane, its batch, and where its ports land among the outputs.
+final class SiteRuntime {
     let config: DataplaneConfig
-    let options: ReplayOptions
     var dataplane: Dataplane
+    var batch = PacketBatch()
+    let events: [ReplayEvent]
+    var nextEvent = 0
+    /// The global port of each of the site's ports (its uplink is the shared `internet`, port 0).
+    let globalPort: [Int]
+    let formatter: TraceFormatter
+    /// Names as the report shows them: bare for one site, `SITE/NAME` for several.
+    let prefix: String
+
+    init(site: ReplaySite, seed: UInt64, globalPort: [Int], globalNames: [String], prefix: String) {
+        config = site.config
+        events = site.events
+        dataplane = Dataplane(config: site.config, seed: seed)
+        self.globalPort = globalPort
+        self.prefix = prefix
+        formatter = TraceFormatter(portNames: globalPort.map { globalNames[$0] },
+                                   tunnels: site.config.vpnTunnels.map { ($0.name, $0.peers.map(\.publicKey.base64)) })
+    }
+}
+
+/// A frame one site sent onto the internet for another site, waiting to enter it.
+struct Transit {
+    var site: Int
+    var timestamp: UInt64
+    var frame: [UInt8]
+}
+
+struct ReplayRun: ~Copyable {
+    let options: ReplayOptions
+    let sites: [SiteRuntime]
+    let portNames: [String]
+    /// Which site owns each public address (multi-site replays only).
+    let owners: IPv4PrefixTable<Int>
     var inputs: [InputStream]
     var writers: [PcapWriter?]
     let drops: PcapngWriter
-    var batch: PacketBatch
     var report: ReplayReport
     var traced = 0
     var lastTimestamp: UInt64 = 0
     var firstTimestamp: UInt64? = nil
-    var nextEvent = 0
-    let formatter: TraceFormatter
     var progress: Progress?
     var flowLog: FlowLogWriter?
+    var keyLog: AtomicOutputFile?
+    var keyLogText = ""
+    /// The batch's packets in the order they leave (reused batch after batch).
+    var order: [Int] = []
+    var transit: [Transit] = []
+    var transitHead = 0
+
+    var isMultiSite: Bool { sites.count > 1 }
 
     /// Opens every input and output, or fails before anything is written.
-    static func make(config: DataplaneConfig, options: ReplayOptions) throws(ReplayError) -> ReplayRun {
-        let names = config.ports.map(\.name)
+    static func make(sites specs: [ReplaySite], options: ReplayOptions) throws(ReplayError) -> ReplayRun {
+        let multi = specs.count > 1
+        var names = ["internet"]
+        var globalPorts: [[Int]] = []
+        for spec in specs {
+            var map = [0]
+            for p in spec.config.ports.dropFirst() {
+                map.append(names.count)
+                names.append(multi ? spec.config.name + "/" + p.name : p.name)
+            }
+            globalPorts.append(map)
+        }
+        let runtimes = specs.enumerated().map { k, spec in
+            SiteRuntime(site: spec, seed: options.seed, globalPort: globalPorts[k], globalNames: names,
+                        prefix: multi ? spec.config.name + "/" : "")
+        }
         var inputs: [InputStream] = []
         var totalBytes = 0
         for (portName, path) in options.inputs {
-            guard let port = config.port(named: portName) else {
+            guard let port = names.firstIndex(of: portName) else {
                 throw ReplayError("--in \(portName)=\(path): no port named '\(portName)'; ports are: \(names.joined(separator: ", "))")
             }
+            let site = port == 0 ? (multi ? nil : 0) : globalPorts.firstIndex { $0.contains(port) }
             let reader: CaptureReader
             do throws(CaptureError) { reader = try CaptureReader(path: path) } catch { throw ReplayError(error.message) }
-            let adapter = LinkLayerAdapter(sourceMAC: config.ports[Int(port)].peerMAC, routerMAC: config.routerMAC)
-            inputs.append(InputStream(port: port, reader: reader, adapter: adapter, head: nil))
+            let siteConfig = specs[site ?? 0].config
+            let local = globalPorts[site ?? 0].firstIndex(of: port) ?? 0
+            let adapter = LinkLayerAdapter(sourceMAC: siteConfig.ports[local].peerMAC, routerMAC: siteConfig.routerMAC)
+            inputs.append(InputStream(port: port, site: site, reader: reader, adapter: adapter, head: nil))
             var st = stat()
             if stat(path, &st) == 0 { totalBytes += Int(st.st_size) }
         }
         try ReplayRun.makeDirectory(options.outputDirectory)
+        if multi {
+            for spec in specs { try ReplayRun.makeDirectory(options.outputDirectory + "/" + spec.config.name) }
+        }
         let drops: PcapngWriter
         do throws(CaptureError) {
             drops = try PcapngWriter(path: options.outputDirectory + "/drops.pcapng", interfaces: names)
@@ -116,26 +204,47 @@ struct ReplayRun: ~Copyable {
                 throw ReplayError("--flow-log \(path): \(error.message)")
             }
         }
+        var keyLog: AtomicOutputFile? = nil
+        if let path = options.wireGuardKeyLogPath {
+            do throws(CaptureError) { keyLog = try AtomicOutputFile(path: path) } catch {
+                drops.discard()
+                flowLog?.file.discard()
+                throw ReplayError("--wg-keylog \(path): \(error.message)")
+            }
+        }
+        var owned: [(IPv4CIDR, Int)] = []
+        if multi {
+            for (k, spec) in specs.enumerated() {
+                let c = spec.config
+                for n in c.networks where n.mode == .publicIP { owned.append((n.cidr, k)) }
+                for p in c.ports.dropFirst() { if let pub = p.publicIP { owned.append((IPv4CIDR(address: pub, prefixLength: 32), k)) } }
+                for a in c.extraPublicAddresses { owned.append((IPv4CIDR(address: a, prefixLength: 32), k)) }
+            }
+        }
         let progress = options.showProgress && isatty(2) == 1 ? Progress(totalBytes: totalBytes) : nil
-        return ReplayRun(config: config, options: options, inputs: inputs, drops: drops, flowLog: flowLog,
-                         progress: progress)
+        return ReplayRun(options: options, sites: runtimes, portNames: names, owners: IPv4PrefixTable(owned),
+                         inputs: inputs, drops: drops, flowLog: flowLog, keyLog: keyLog, progress: progress)
     }
 
-    private init(config: DataplaneConfig, options: ReplayOptions, inputs: [InputStream], drops: PcapngWriter,
-                 flowLog: FlowLogWriter?, progress: Progress?) {
-        self.config = config
+    private init(options: ReplayOptions, sites: [SiteRuntime], portNames: [String], owners: IPv4PrefixTable<Int>,
+                 inputs: [InputStream], drops: PcapngWriter, flowLog: FlowLogWriter?, keyLog: AtomicOutputFile?,
+                 progress: Progress?) {
         self.options = options
+        self.sites = sites
+        self.portNames = portNames
+        self.owners = owners
         self.inputs = inputs
         self.drops = drops
         self.flowLog = flowLog
+        self.keyLog = keyLog
         self.progress = progress
-        let names = config.ports.map(\.name)
-        formatter = TraceFormatter(portNames: names)
-        report = ReplayReport(counters: Counters(portCount: names.count), portNames: names)
-        writers = Array(repeating: nil, count: names.count)
-        dataplane = Dataplane(config: config, seed: options.seed)
-        batch = PacketBatch()
-        dataplane.context.flowLog.enabled = flowLog != nil
+        report = ReplayReport(counters: Counters(portCount: portNames.count), portNames: portNames)
+        writers = Array(repeating: nil, count: portNames.count)
+        order.reserveCapacity(PacketBatch.metaCapacity)
+        for site in sites {
+            site.dataplane.context.flowLog.enabled = flowLog != nil
+            site.dataplane.recordsHandshakeSecrets = keyLog != nil
+        }
     }
 
     static func makeDirectory(_ path: String) throws(ReplayError) {
@@ -158,77 +267,112 @@ struct ReplayRun: ~Copyable {
     mutating func execute(traceOutput: (String) -> Void) throws(ReplayError) {
         let start = monotonicSeconds()
         for k in inputs.indices { try advance(k) }
-        while let k = nextInput() {
-            guard let record = inputs[k].head else { break }
+        while true {
+            // What a site sent to another one enters it before any later input.
+            if transitHead < transit.count,
+               nextInput().flatMap({ inputs[$0].head }).map({ $0.timestamp >= transit[transitHead].timestamp }) ?? true {
+                try deliverTransit(traceOutput: traceOutput)
+                continue
+            }
+            guard let k = nextInput(), let record = inputs[k].head else { break }
             // Capture time never runs backwards: a record older than the one before it is taken as arriving
             // at that time, so timers stay monotonic and the replay stays deterministic.
             let ts = max(record.timestamp, lastTimestamp)
             lastTimestamp = ts
-            try applyEvents(upTo: ts, traceOutput: traceOutput)
-            let port = inputs[k].port
-            switch inputs[k].adapter.append(record.bytes, linkType: record.linkType, timestamp: ts, port: port, to: &batch) {
+            let s = inputs[k].site ?? siteOwning(record.bytes, linkType: record.linkType)
+            let site = sites[s]
+            try applyEvents(site, upTo: ts, traceOutput: traceOutput)
+            let port = UInt16(site.globalPort.firstIndex(of: inputs[k].port) ?? 0)
+            switch inputs[k].adapter.append(record.bytes, linkType: record.linkType, timestamp: ts, port: port, to: &site.batch) {
             case .appended:
                 try advance(k)
             case .rejected(let reason):
                 // Keep drops.pcapng in arrival order: finish the batch before recording this one.
-                try flush(traceOutput: traceOutput)
-                dataplane.countRejectedInput(port: port, bytes: record.bytes.count, reason: reason)
+                try flush(site, traceOutput: traceOutput)
+                site.dataplane.countRejectedInput(port: port, bytes: record.bytes.count, reason: reason)
                 let capped = UnsafeRawBufferPointer(rebasing: record.bytes.prefix(Int(PcapWriter.snaplen)))
                 do throws(CaptureError) {
-                    try drops.write(interface: Int(port), timestamp: ts, bytes: capped, comment: reason.name)
+                    try drops.write(interface: inputs[k].port, timestamp: ts, bytes: capped, comment: reason.name)
                 } catch { throw ReplayError(error.message) }
                 if traced < options.traceCount {
                     traced += 1
-                    traceOutput("packet \(traced) at \(captureTime(ts))s in \(config.ports[Int(port)].name), \(record.bytes.count) bytes\n  ingress     DROP \(reason.name): \(reason.explanation)")
+                    traceOutput("packet \(traced) at \(captureTime(ts))s in \(portNames[inputs[k].port]), \(record.bytes.count) bytes\n  ingress     DROP \(reason.name): \(reason.explanation)")
                 }
                 try advance(k)
             case .batchFull:
-                try flush(traceOutput: traceOutput)
+                try flush(site, traceOutput: traceOutput)
             }
-            if batch.isFull { try flush(traceOutput: traceOutput) }
+            // Several sites go packet by packet, so that what one sends reaches the others before anything
+            // later happens: their outputs then depend only on earlier inputs, whatever follows.
+            if site.batch.isFull || isMultiSite { try flush(site, traceOutput: traceOutput) }
             progress?.update(bytes: record.bytes.count + 16, packets: 1)
         }
-        try flush(traceOutput: traceOutput)
-        // Let the timers catch up with the last packet's time, so what expired by then is counted (and
-        // logged) as expired rather than open.
-        dataplane.advanceClock(to: lastTimestamp)
-        if flowLog != nil {
-            flowLog?.add(dataplane.context.flowLog.records)
-            dataplane.context.flowLog.clear()
-        }
+        for site in sites { try flush(site, traceOutput: traceOutput) }
         progress?.finish()
-        report.counters = dataplane.counters
-        let flows = dataplane.flowStatistics
-        report.flowsCreated = flows.created
-        report.flowsExpired = flows.expired
-        report.flowsPeak = UInt64(flows.peak)
-        let nat = dataplane.natStatistics
-        report.natMappingsCreated = nat.created
-        report.natPeak = UInt64(nat.peak)
-        report.natExpired = nat.expired
-        report.loadBalancers = config.loadBalancers.enumerated().map { b, lb in
-            (lb.name, dataplane.loadBalancerTargets.filter { $0.lb == b }.map {
-                (config.ports[Int($0.port)].name, "\($0.health)", $0.counters)
-            })
+        for site in sites {
+            // Let the timers catch up with the last packet's time, so what expired by then is counted (and
+            // logged) as expired rather than open.
+            site.dataplane.advanceClock(to: lastTimestamp)
+            collectSiteLogs(site)
+            report.counters.merge(site.dataplane.counters, portMap: site.globalPort)
+            let flows = site.dataplane.flowStatistics
+            report.flowsCreated += flows.created
+            report.flowsExpired += flows.expired
+            report.flowsPeak += UInt64(flows.peak)
+            let nat = site.dataplane.natStatistics
+            report.natMappingsCreated += nat.created
+            report.natPeak += UInt64(nat.peak)
+            report.natExpired += nat.expired
+            let targets = site.dataplane.loadBalancerTargets
+            report.loadBalancers += site.config.loadBalancers.enumerated().map { b, lb in
+                (site.prefix + lb.name, targets.filter { $0.lb == b }.map {
+                    (portNames[site.globalPort[Int($0.port)]], "\($0.health)", $0.counters)
+                })
+            }
+            report.vpnTunnels += site.dataplane.vpnStatistics.map { (site.prefix + $0.name, $0.stats, $0.peers) }
+            flowLog?.add(site.dataplane.openFlows())
         }
-        flowLog?.add(dataplane.openFlows())
         report.seconds = monotonicSeconds() - start
         try commitOutputs()
     }
 
-    /// Applies the events due by capture time `ts`, finishing the batch first so that the packets before
-    /// an event see the state before it.
-    mutating func applyEvents(upTo ts: UInt64, traceOutput: (String) -> Void) throws(ReplayError) {
+    /// The site whose public addresses hold the record's IPv4 destination (the first site when none does,
+    /// or the record is not IPv4): where an `internet` input enters a multi-site replay.
+    func siteOwning(_ record: UnsafeRawBufferPointer, linkType: LinkType?) -> Int {
+        guard let linkType, let dst = LinkLayerAdapter.ipv4Destination(of: record, linkType: linkType) else { return 0 }
+        return owners.lookup(dst)?.value ?? 0
+    }
+
+    /// Feeds the oldest frame in transit into its site.
+    mutating func deliverTransit(traceOutput: (String) -> Void) throws(ReplayError) {
+        let t = transit[transitHead]
+        transitHead += 1
+        if transitHead == transit.count {
+            transit.removeAll(keepingCapacity: true)
+            transitHead = 0
+        }
+        let site = sites[t.site]
+        try applyEvents(site, upTo: t.timestamp, traceOutput: traceOutput)
+        let appended = t.frame.withUnsafeBytes { site.batch.append($0, timestamp: t.timestamp, port: 0) }
+        if appended == nil {
+            site.dataplane.countRejectedInput(port: 0, bytes: t.frame.count, reason: .frameTooLarge)
+        }
+        try flush(site, traceOutput: traceOutput)
+    }
+
+    /// Applies the site's events due by capture time `ts`, finishing its batch first so that the packets
+    /// before an event see the state before it.
+    mutating func applyEvents(_ site: SiteRuntime, upTo ts: UInt64, traceOutput: (String) -> Void) throws(ReplayError) {
         if firstTimestamp == nil { firstTimestamp = ts }
         let start = firstTimestamp!
-        while nextEvent < options.events.count && ts >= start &+ options.events[nextEvent].at {
-            try flush(traceOutput: traceOutput)
-            let e = options.events[nextEvent]
-            dataplane.setTargetHealth(loadBalancer: e.loadBalancer, port: e.port, e.health)
+        while site.nextEvent < site.events.count && ts >= start &+ site.events[site.nextEvent].at {
+            try flush(site, traceOutput: traceOutput)
+            let e = site.events[site.nextEvent]
+            site.dataplane.setTargetHealth(loadBalancer: e.loadBalancer, port: e.port, e.health)
             if traced < options.traceCount {
-                traceOutput("event at \(captureTime(start &+ e.at))s: load balancer \(config.loadBalancers[e.loadBalancer].name) target \(config.ports[Int(e.port)].name) is \(e.health)")
+                traceOutput("event at \(captureTime(start &+ e.at))s: load balancer \(site.prefix)\(site.config.loadBalancers[e.loadBalancer].name) target \(portNames[site.globalPort[Int(e.port)]]) is \(e.health)")
             }
-            nextEvent += 1
+            site.nextEvent += 1
         }
     }
 
@@ -248,61 +392,74 @@ struct ReplayRun: ~Copyable {
         return best
     }
 
-    mutating func flush(traceOutput: (String) -> Void) throws(ReplayError) {
-        guard batch.inputCount > 0 else { return }
+    mutating func flush(_ site: SiteRuntime, traceOutput: (String) -> Void) throws(ReplayError) {
+        guard site.batch.inputCount > 0 else { return }
         var summaries: [String] = []
-        let tracing = min(batch.inputCount, options.traceCount - traced)
+        let tracing = min(site.batch.inputCount, options.traceCount - traced)
         if tracing > 0 {
-            for i in 0..<tracing { summaries.append(summarize(frame: batch.bytes(i))) }
+            for i in 0..<tracing { summaries.append(summarize(frame: site.batch.bytes(i))) }
         }
-        dataplane.context.trace.limit = max(0, tracing)
-        dataplane.process(&batch)
+        site.dataplane.context.trace.limit = max(0, tracing)
+        site.dataplane.process(&site.batch)
         if tracing > 0 {
-            let records = dataplane.context.trace.records
+            let records = site.dataplane.context.trace.records
             var r = 0
             for i in 0..<tracing {
                 traced += 1
-                let m = batch.meta[i]
-                var lines = ["packet \(traced) at \(captureTime(m.timestamp))s in \(config.ports[Int(m.inPort)].name), \(summaries[i])"]
+                let m = site.batch.meta[i]
+                var lines = ["packet \(traced) at \(captureTime(m.timestamp))s in \(site.formatter.portNames[Int(m.inPort)]), \(summaries[i])"]
                 while r < records.count && Int(records[r].packet) < i { r += 1 }
                 var j = r
                 while j < records.count {
-                    if Int(records[j].packet) == i { lines.append(formatter.line(records[j])) }
+                    if Int(records[j].packet) == i { lines.append(site.formatter.line(records[j])) }
                     j += 1
                 }
+                if m.verdict == .consumed { lines.append("  result      consumed by the dataplane") }
                 traceOutput(lines.joined(separator: "\n"))
             }
-            dataplane.context.trace.clear()
+            site.dataplane.context.trace.clear()
         }
         do throws(CaptureError) {
-            for i in 0..<batch.inputCount {
-                try emit(i)
-                let child = batch.meta[i].child
-                if child != PacketMeta.noChild { try emit(Int(child)) }
-            }
+            site.batch.emissionOrder(into: &order)
+            for i in order { try emit(site, i) }
         } catch { throw ReplayError(error.message) }
-        if flowLog != nil {
-            flowLog?.add(dataplane.context.flowLog.records)
-            dataplane.context.flowLog.clear()
-        }
-        batch.reset()
+        collectSiteLogs(site)
+        site.batch.reset()
     }
 
-    mutating func emit(_ i: Int) throws(CaptureError) {
-        if flowLog != nil && batch.meta[i].verdict == .drop { flowLog?.reject(batch, i) }
-        let m = batch.meta[i]
-        let frame = batch.bytes(i)
+    /// Moves the site's ended flows and handshake secrets into the logs.
+    mutating func collectSiteLogs(_ site: SiteRuntime) {
+        if flowLog != nil {
+            flowLog?.add(site.dataplane.context.flowLog.records)
+            site.dataplane.context.flowLog.clear()
+        }
+        if keyLog != nil {
+            for h in site.dataplane.takeHandshakeSecrets() {
+                keyLogText += WireGuardKeyLog.text(for: [h.secrets])
+            }
+        }
+    }
+
+    mutating func emit(_ site: SiteRuntime, _ i: Int) throws(CaptureError) {
+        if flowLog != nil && site.batch.meta[i].verdict == .drop { flowLog?.reject(site.batch, i) }
+        let m = site.batch.meta[i]
+        let frame = site.batch.bytes(i)
         let bytes = UnsafeRawBufferPointer(start: frame.base, count: frame.count)
         switch m.verdict {
         case .forward:
-            let port = Int(m.outPort)
+            let port = site.globalPort[Int(m.outPort)]
             if writers[port] == nil {
-                writers[port] = try PcapWriter(path: options.outputDirectory + "/" + config.ports[port].name + ".pcap")
+                writers[port] = try PcapWriter(path: options.outputDirectory + "/" + portNames[port] + ".pcap")
             }
             try writers[port]!.write(timestamp: m.timestamp, bytes: bytes)
+            if isMultiSite && port == 0 && m.etherType == EtherType.ipv4 && m.l3Offset == 14 && frame.count >= 34,
+               let owner = owners.lookup(IPv4Address(value: frame.u32(30)))?.value,
+               owner != sites.firstIndex(where: { $0 === site }) {
+                transit.append(Transit(site: owner, timestamp: m.timestamp, frame: Array(bytes)))
+            }
         case .drop:
-            try drops.write(interface: Int(m.inPort), timestamp: m.timestamp, bytes: bytes, comment: m.drop.name)
-        case .pending:
+            try drops.write(interface: site.globalPort[Int(m.inPort)], timestamp: m.timestamp, bytes: bytes, comment: m.drop.name)
+        case .pending, .consumed:
             break
         }
     }
@@ -313,9 +470,13 @@ struct ReplayRun: ~Copyable {
             try drops.commit()
             // A port pcap left by an earlier run into the same directory would now be stale.
             for (port, w) in writers.enumerated() where w == nil {
-                unlink(options.outputDirectory + "/" + config.ports[port].name + ".pcap")
+                unlink(options.outputDirectory + "/" + portNames[port] + ".pcap")
             }
             try flowLog?.commit()
+            if let keyLog {
+                try keyLog.write(Array(keyLogText.utf8))
+                try keyLog.commit()
+            }
             let file = try AtomicOutputFile(path: options.outputDirectory + "/report.json")
             try file.write(Array(report.json().utf8))
             try file.commit()
@@ -326,5 +487,6 @@ struct ReplayRun: ~Copyable {
         for w in writers { w?.discard() }
         drops.discard()
         flowLog?.file.discard()
+        keyLog?.discard()
     }
 }

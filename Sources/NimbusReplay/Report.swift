@@ -1,4 +1,5 @@
 import NimbusDataplane
+import NimbusVPN
 
 /// The figures of one replay, written as `report.json`.
 public struct ReplayReport: Sendable {
@@ -12,6 +13,8 @@ public struct ReplayReport: Sendable {
     public var natExpired: UInt64 = 0
     /// Per load balancer: its targets with health and counters.
     public var loadBalancers: [(name: String, targets: [(instance: String, health: String, counters: TargetCounters)])] = []
+    /// Per VPN tunnel: WireGuard counters and each peer's state at the end.
+    public var vpnTunnels: [(name: String, stats: WireGuardStats, peers: [(publicKey: WireGuardKey, status: WireGuardPeerStatus)])] = []
     public var seconds: Double = 0
 
     public var mpps: Double { seconds > 0 ? Double(counters.packetsIn) / seconds / 1e6 : 0 }
@@ -20,7 +23,7 @@ public struct ReplayReport: Sendable {
     /// not, so scripts can rely on the keys.
     public func json() -> String {
         var s = "{\n"
-        s += "  \"packets\": { \"in\": \(counters.packetsIn), \"out\": \(counters.packetsOut), \"dropped\": \(counters.packetsDropped) },\n"
+        s += "  \"packets\": { \"in\": \(counters.packetsIn), \"out\": \(counters.packetsOut), \"dropped\": \(counters.packetsDropped), \"consumed\": \(counters.packetsConsumed) },\n"
         let reasons = DropReason.allCases.filter { $0 != .none }.sorted { $0.name < $1.name }
         s += "  \"drops\": {"
         s += reasons.map { "\n    \"\($0.name)\": \(counters.drops($0))" }.joined(separator: ",")
@@ -39,6 +42,22 @@ public struct ReplayReport: Sendable {
                 "\n    \(jsonString(lb.name)): {" + lb.targets.map { t in
                     "\n      \(jsonString(t.instance)): { \"state\": \"\(t.health)\", \"flows\": \(t.counters.flows), \"packets\": \(t.counters.packets), \"bytes\": \(t.counters.bytes) }"
                 }.joined(separator: ",") + "\n    }"
+            }.joined(separator: ",")
+            s += "\n  },\n"
+        }
+        if !vpnTunnels.isEmpty {
+            s += "  \"vpn\": {"
+            s += vpnTunnels.map { t in
+                let w = t.stats
+                var o = "\n    \(jsonString(t.name)): {\n"
+                o += "      \"handshakes\": { \"initiations-sent\": \(w.initiationsSent), \"completed-as-initiator\": \(w.handshakesCompleted), \"completed-as-responder\": \(w.handshakesResponded), \"rekeys\": \(w.rekeys), \"retransmissions\": \(w.retransmissions), \"given-up\": \(w.handshakesGivenUp), \"cookie-replies-sent\": \(w.cookieRepliesSent), \"cookie-replies-received\": \(w.cookieRepliesReceived) },\n"
+                o += "      \"transport\": { \"sent\": \(w.transportSent), \"received\": \(w.transportReceived), \"keepalives-sent\": \(w.keepalivesSent), \"keepalives-received\": \(w.keepalivesReceived), \"sessions-expired\": \(w.sessionsExpired) },\n"
+                o += "      \"peers\": [" + t.peers.map { p in
+                    let endpoint = p.status.endpoint.map { jsonString($0.description) } ?? "null"
+                    let last = p.status.lastHandshake.map { "\"" + captureTime($0) + "\"" } ?? "null"
+                    return "\n        { \"public-key\": \(jsonString(p.publicKey.base64)), \"endpoint\": \(endpoint), \"session\": \(p.status.hasSession), \"last-handshake\": \(last) }"
+                }.joined(separator: ",") + "\n      ]\n    }"
+                return o
             }.joined(separator: ",")
             s += "\n  },\n"
         }

@@ -5,8 +5,25 @@ import NimbusWire
 /// one indented line per stage decision.
 public struct TraceFormatter: Sendable {
     public let portNames: [String]
+    /// Per VPN tunnel: its name and its peers' public keys (base64).
+    public let tunnels: [(name: String, peers: [String])]
 
-    public init(portNames: [String]) { self.portNames = portNames }
+    public init(portNames: [String], tunnels: [(name: String, peers: [String])] = []) {
+        self.portNames = portNames
+        self.tunnels = tunnels
+    }
+
+    /// "tunnel NAME peer KEY…" for trace lines (the key shortened as `wg show` does not, but logs do).
+    func peer(_ t: UInt32, _ p: UInt32) -> String {
+        guard Int(t) < tunnels.count else { return "tunnel \(t) peer \(p)" }
+        let keys = tunnels[Int(t)].peers
+        let key = Int(p) < keys.count ? String(keys[Int(p)].prefix(8)) + "…" : "\(p)"
+        return "tunnel \(tunnels[Int(t)].name) peer \(key)"
+    }
+
+    func tunnel(_ t: UInt32) -> String {
+        Int(t) < tunnels.count ? "tunnel \(tunnels[Int(t)].name)" : "tunnel \(t)"
+    }
 
     func port(_ p: UInt32) -> String {
         Int(p) < portNames.count ? portNames[Int(p)] : "port \(p)"
@@ -55,8 +72,28 @@ public struct TraceFormatter: Sendable {
         case .echoReplied:
             return "  \(stage)ICMP echo reply from \(IPv4Address(value: r.a))"
         case .sent:
-            let ttl = r.b > 255 ? "ttl unchanged (same subnet)" : "ttl -> \(r.b)"
+            let ttl = r.b == 257 ? "sealed, outer ttl 64" : r.b > 255 ? "ttl unchanged (same subnet)" : "ttl -> \(r.b)"
             return "  \(stage)out \(port(r.a)), \(ttl)"
+        case .intoTunnel:
+            return "  \(stage)route /\(r.b) -> \(tunnel(r.a))"
+        case .vpnDecrypted:
+            return "  \(stage)decrypted from \(peer(r.a, r.b)); source within its allowed-ips"
+        case .vpnKeepalive:
+            return "  \(stage)keepalive from \(peer(r.a, r.b))"
+        case .vpnResponded:
+            return "  \(stage)handshake initiation from \(peer(r.a, r.b)): response sent"
+        case .vpnHandshakeComplete:
+            return "  \(stage)handshake response from \(peer(r.a, r.b)): session up"
+        case .vpnCookieSent:
+            return "  \(stage)\(tunnel(r.a)) under load: cookie reply sent instead of a handshake"
+        case .vpnCookieReceived:
+            return "  \(stage)cookie reply from \(peer(r.a, r.b)): kept for the next initiation"
+        case .vpnSealed:
+            return "  \(stage)sealed for \(peer(r.a, r.b))"
+        case .vpnHeld:
+            return "  \(stage)no session with \(peer(r.a, r.b)) yet: held, handshake initiation sent"
+        case .vpnFragmented:
+            return "  \(stage)larger than the MTU of \(tunnel(r.a)): split into \(r.b) fragments"
         case .icmpGenerated:
             return "  \(stage)sent ICMP type \(r.a) back to the source"
         }

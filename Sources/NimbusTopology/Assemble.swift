@@ -83,7 +83,8 @@ struct Assembler {
                     allowedIPs: peer.allowedIPs.map(\.value), persistentKeepalive: peer.persistentKeepalive))
             }
             topology.vpnTunnels.append(
-                VPNTunnel(name: name, network: network, listen: listen, privateKey: key, peers: peers))
+                VPNTunnel(name: name, network: network, listen: listen, privateKey: key, peers: peers,
+                          mtu: tunnel.mtu ?? VPNTunnel.defaultMTU))
         }
         var events: [Event] = []
         for event in draft.events {

@@ -1,4 +1,5 @@
 import NimbusDataplane
+import NimbusVPN
 import NimbusWire
 
 extension Topology {
@@ -54,6 +55,21 @@ extension Topology {
                                                portOf[t.instance].map { LoadBalancerConfig.Target(port: $0, weight: t.weight) }
                                            })
                                    })
+                               },
+                               vpnTunnels: vpnTunnels.map { t in
+                                   VPNTunnelConfig(
+                                       name: t.name, network: networkIndex[t.network] ?? 0,
+                                       listen: WireGuardEndpoint(address: t.listen.ip, port: t.listen.port),
+                                       privateKey: WireGuardKey(bytes: t.privateKey)!,
+                                       peers: t.peers.map { p in
+                                           WireGuardPeerConfig(
+                                               publicKey: WireGuardKey(bytes: p.publicKey)!,
+                                               presharedKey: p.presharedKey.flatMap { WireGuardKey(bytes: $0) },
+                                               endpoint: p.endpoint.map { WireGuardEndpoint(address: $0.ip, port: $0.port) },
+                                               allowedIPs: p.allowedIPs.compactMap { if case .v4(let c) = $0 { c } else { nil } },
+                                               persistentKeepalive: p.persistentKeepalive.map { UInt16($0) })
+                                       },
+                                       mtu: t.mtu)
                                })
     }
 

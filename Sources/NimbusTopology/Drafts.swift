@@ -109,6 +109,7 @@ struct TunnelDraft {
     var network: Located<String>?
     var listen: Located<Endpoint>?
     var privateKey: [UInt8]?
+    var mtu: Int?
     var peers: [PeerDraft] = []
 }
 

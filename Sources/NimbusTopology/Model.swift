@@ -457,13 +457,22 @@ public struct VPNTunnel: Sendable, Hashable {
     /// 32 bytes (Curve25519), decoded from base64.
     public var privateKey: [UInt8]
     public var peers: [VPNPeer]
+    /// The largest inner packet sent as one datagram; larger ones are fragmented, or refused with ICMP
+    /// fragmentation-needed when they may not be.
+    public var mtu: Int
 
-    public init(name: String, network: String, listen: Endpoint, privateKey: [UInt8], peers: [VPNPeer]) {
+    /// WireGuard's own default: room on a 1500-byte link for the outer IPv6 (or IPv4) and UDP headers
+    /// and WireGuard's 32 bytes of header and tag.
+    public static let defaultMTU = 1420
+
+    public init(name: String, network: String, listen: Endpoint, privateKey: [UInt8], peers: [VPNPeer],
+                mtu: Int = VPNTunnel.defaultMTU) {
         self.name = name
         self.network = network
         self.listen = listen
         self.privateKey = privateKey
         self.peers = peers
+        self.mtu = mtu
     }
 }
 

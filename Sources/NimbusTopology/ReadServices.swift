@@ -66,13 +66,16 @@ extension TopologyReader {
     func readTunnel(_ node: Node, _ what: String) -> TunnelDraft? {
         let context = describe(node, as: "vpn tunnel")
         guard let map = MappingReader(
-            node, what, context: context, allowed: ["name", "network", "listen", "private-key", "peers"], sink: sink)
+            node, what, context: context, allowed: ["name", "network", "listen", "private-key", "mtu", "peers"], sink: sink)
         else { return nil }
         var tunnel = TunnelDraft()
         tunnel.name = sink.required(map, "name", in: context, parseName)
         tunnel.network = sink.required(map, "network", in: context, parseName)
         tunnel.listen = sink.required(map, "listen", in: context, parseEndpoint)
         tunnel.privateKey = sink.required(map, "private-key", in: context, parseKey32)?.value
+        tunnel.mtu = sink.optional(map, "mtu") { (s) throws(ValueError) in
+            try parseInteger(s, in: 576...9000, kind: "mtu")
+        }?.value
         tunnel.peers = requiredEntries(of: map, "peers", in: context, readPeer)
         return tunnel
     }

@@ -61,8 +61,11 @@ extension Validator {
 
     func checkTunnels() {
         let networkNames = draft.networks.compactMap(\.name?.value)
+        var siteRoutes: [(IPv4CIDR, String)] = []
         for tunnel in draft.tunnels {
             let label = "vpn tunnel \(q(tunnel.name?.value ?? "?"))"
+            var mine: [(IPv4CIDR, String)] = []
+            defer { siteRoutes += mine }
             var own: IPv4CIDR?
             if let ref = tunnel.network {
                 if let network = network(named: ref.value) {
@@ -86,6 +89,18 @@ extension Validator {
                         sink.error(
                             "allowed-ips \(v4) overlaps the tunnel's own network \(q(tunnel.network?.value ?? "?")) "
                                 + "(\(own))", at: prefix.position)
+                    } else if case .v4(let v4) = prefix.value,
+                              let other = draft.networks.first(where: { $0.cidr.map { $0.value.overlaps(v4) } ?? false }) {
+                        sink.error(
+                            "allowed-ips \(v4) overlaps network \(q(other.name?.value ?? "?")) (\(other.cidr!.value)) of this site",
+                            at: prefix.position)
+                    }
+                    if case .v4(let v4) = prefix.value {
+                        if let (first, owner) = siteRoutes.first(where: { $0.0.overlaps(v4) && $0.1 != label }) {
+                            sink.error("allowed-ips \(v4) overlaps \(first) of \(owner): a destination can route into one tunnel only",
+                                       at: prefix.position)
+                        }
+                        mine.append((v4, label))
                     }
                     if let first = prefixes[prefix.value] {
                         sink.error(

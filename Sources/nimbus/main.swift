@@ -49,7 +49,7 @@ struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Push captured traffic through a topology; write each port's output, the drops and a report.")
 
-    @Argument(help: "The topology file (YAML).")
+    @Argument(help: "The topology file (YAML); several run together as sites joined by a simulated internet, ports named SITE/INSTANCE.")
     var topologies: [String]
 
     @Option(name: .customLong("in"), help: ArgumentHelp("A capture to send into a port.", valueName: "PORT=FILE"))
@@ -70,19 +70,30 @@ struct Replay: ParsableCommand {
     @Option(name: .customLong("flow-log"), help: ArgumentHelp("Write one JSON line per flow (accepted or rejected) here.", valueName: "FILE"))
     var flowLog: String?
 
+    @Option(name: .customLong("wg-keylog"), help: ArgumentHelp("Write every WireGuard handshake's secrets here, for Wireshark's wg.keylog_file.", valueName: "FILE"))
+    var wgKeylog: String?
+
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("at least one --in PORT=FILE is required") }
         for i in inputs where i.firstIndex(of: "=") == nil || i.hasPrefix("=") || i.hasSuffix("=") {
             throw ValidationError("--in \(i): expected PORT=FILE")
         }
         guard trace >= 0 else { throw ValidationError("--trace \(trace): must be 0 or more") }
-        guard topologies.count == 1 else {
-            throw ValidationError("multi-site replay (several topologies) is not available yet; give one topology")
-        }
+        guard !topologies.isEmpty else { throw ValidationError("give at least one topology file") }
     }
 
     func run() throws {
-        let t = try loadTopology(topologies[0])
+        let loaded = try topologies.map { try loadTopology($0) }
+        if loaded.count > 1 {
+            var seen: [String: String] = [:]
+            for (t, path) in zip(loaded, topologies) {
+                if let first = seen[t.name] {
+                    printError("error: \(path): site name '\(t.name)' is also the name of \(first); sites of one replay need distinct names")
+                    throw ExitCode(badInputStatus)
+                }
+                seen[t.name] = path
+            }
+        }
         let pairs = inputs.map { i -> (port: String, path: String) in
             let eq = i.firstIndex(of: "=")!
             return (String(i[..<eq]), String(i[i.index(after: eq)...]))
@@ -92,11 +103,13 @@ struct Replay: ParsableCommand {
         options.traceCount = trace
         options.showProgress = !noProgress
         options.flowLogPath = flowLog
-        options.events = t.dataplaneEvents()
+        options.wireGuardKeyLogPath = wgKeylog
         do {
-            let report = try NimbusReplay.Replay.run(config: t.dataplaneConfig(), options: options)
+            let sites = loaded.map { ReplaySite(config: $0.dataplaneConfig(), events: $0.dataplaneEvents()) }
+            let report = try NimbusReplay.Replay.run(sites: sites, options: options)
             let c = report.counters
-            printError("replayed \(c.packetsIn) packets: \(c.packetsOut) out, \(c.packetsDropped) dropped in \(String(format3(report.seconds)))s (\(format3(report.mpps)) Mpps); results in \(outputDirectory)/")
+            let consumed = c.packetsConsumed > 0 ? ", \(c.packetsConsumed) consumed (VPN)" : ""
+            printError("replayed \(c.packetsIn) packets: \(c.packetsOut) out, \(c.packetsDropped) dropped\(consumed) in \(String(format3(report.seconds)))s (\(format3(report.mpps)) Mpps); results in \(outputDirectory)/")
         } catch {
             printError("error: \(error.message)")
             throw ExitCode(badInputStatus)

@@ -100,7 +100,15 @@ import Testing
         let g = b.generate(from: 0, length: 70)
         #expect(g == 1)
         #expect(b.meta[0].child == 1)
-        #expect(b.generate(from: 0, length: 70) == nil)   // one answer per packet
+        // More answers chain after the first; timer output goes before the input; order follows.
+        #expect(b.generate(from: 0, length: 70) == 2)
+        #expect(b.meta[1].child == 2)
+        #expect(b.generate(before: 0, length: 70) == 3)
+        #expect(b.meta[0].before == 3)
+        var order: [Int] = []
+        b.emissionOrder(into: &order)
+        #expect(order == [3, 0, 1, 2])
+        #expect(b.generate(from: 0, length: 4096) == nil)   // no room left in the arena
         let grew = b.prepend(0, PacketBatch.headroom)
         let grewPastHeadroom = b.prepend(0, 1)
         #expect(grew)

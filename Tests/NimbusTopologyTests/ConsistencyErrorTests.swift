@@ -215,6 +215,33 @@ import Testing
             """, "t.yaml:14:98: error: allowed-ips 10.0.128.0/17 overlaps the tunnel's own network 'vpc' (10.0.0.0/16)")
     }
 
+    @Test func allowedIPsOverlappingAnotherNetworkOrTunnel() {
+        let found = errors("""
+            version: 1
+            name: t
+            networks:
+              - { name: vpc, cidr: 10.0.0.0/16, subnets: [ { name: app, cidr: 10.0.1.0/24 } ] }
+              - { name: other, cidr: 10.1.0.0/16, subnets: [ { name: s, cidr: 10.1.1.0/24 } ] }
+            vpn-tunnels:
+              - name: o
+                network: vpc
+                listen: 203.0.113.3:51820
+                private-key: AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=
+                peers:
+                  - { public-key: AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=, allowed-ips: [172.16.0.0/12, 10.1.0.0/16] }
+              - name: p
+                network: vpc
+                listen: 203.0.113.4:51820
+                private-key: AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=
+                peers:
+                  - { public-key: AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=, allowed-ips: [172.16.0.0/16] }
+            """)
+        #expect(found == [
+            "t.yaml:12:98: error: allowed-ips 10.1.0.0/16 overlaps network 'other' (10.1.0.0/16) of this site",
+            "t.yaml:18:83: error: allowed-ips 172.16.0.0/16 overlaps 172.16.0.0/12 of vpn tunnel 'o': a destination can route into one tunnel only",
+        ])
+    }
+
     /// Errors of every kind arrive together, in file order.
     @Test func severalErrorsAreAllReportedInOrder() {
         let found = errors("""

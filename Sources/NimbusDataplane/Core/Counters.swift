@@ -15,6 +15,8 @@ public struct Counters: Sendable {
     public var packetsIn: UInt64 = 0
     public var packetsOut: UInt64 = 0
     public var packetsDropped: UInt64 = 0
+    /// Packets the dataplane took itself: WireGuard handshakes and keepalives, packets held for a tunnel.
+    public var packetsConsumed: UInt64 = 0
 
     public init(portCount: Int) {
         drops = Array(repeating: 0, count: DropReason.count)
@@ -25,6 +27,8 @@ public struct Counters: Sendable {
         drops[Int(reason.rawValue)] &+= 1
         packetsDropped &+= 1
     }
+
+    public mutating func countConsumed() { packetsConsumed &+= 1 }
 
     public mutating func countIn(port: UInt16, bytes: Int) {
         ports[Int(port)].inPackets &+= 1
@@ -40,6 +44,22 @@ public struct Counters: Sendable {
 
     public func drops(_ reason: DropReason) -> UInt64 { drops[Int(reason.rawValue)] }
 
+    /// Adds another site's counters into these, its port `k` counted as port `portMap[k]`.
+    public mutating func merge(_ other: Counters, portMap: [Int]) {
+        for i in drops.indices { drops[i] &+= other.drops[i] }
+        for (k, p) in other.ports.enumerated() where k < portMap.count && portMap[k] < ports.count {
+            let g = portMap[k]
+            ports[g].inPackets &+= p.inPackets
+            ports[g].outPackets &+= p.outPackets
+            ports[g].inBytes &+= p.inBytes
+            ports[g].outBytes &+= p.outBytes
+        }
+        packetsIn &+= other.packetsIn
+        packetsOut &+= other.packetsOut
+        packetsDropped &+= other.packetsDropped
+        packetsConsumed &+= other.packetsConsumed
+    }
+
     /// Adds another worker's counters into these (for reports).
     public mutating func merge(_ other: Counters) {
         for i in drops.indices { drops[i] &+= other.drops[i] }
@@ -52,5 +72,6 @@ public struct Counters: Sendable {
         packetsIn &+= other.packetsIn
         packetsOut &+= other.packetsOut
         packetsDropped &+= other.packetsDropped
+        packetsConsumed &+= other.packetsConsumed
     }
 }

@@ -1,3 +1,4 @@
+import NimbusVPN
 import NimbusWire
 
 /// One dataplane worker: the stage pipeline of a site, its counters, clock and trace log.
@@ -18,6 +19,7 @@ public struct Dataplane: ~Copyable {
     private var conntrack: ConntrackStage
     private var nat: NATStage
     private var loadBalancer: LoadBalancerStage
+    private var vpn: VPNStage
     private var local: LocalStage
     private var egress: EgressStage
 
@@ -32,6 +34,7 @@ public struct Dataplane: ~Copyable {
         conntrack = ConntrackStage(firewall: config.firewall)
         nat = NATStage(config: config, seed: seed)
         loadBalancer = LoadBalancerStage(config: config)
+        vpn = VPNStage(config: config, seed: seed)
         local = LocalStage(config: config)
         egress = EgressStage(config: config)
     }
@@ -55,7 +58,14 @@ public struct Dataplane: ~Copyable {
         nat.beginBatch(batch)
         loadBalancer.beginBatch(batch)
         let n = batch.count
-        for i in 0..<n where batch.meta[i].verdict == .pending {
+        let tunnels = vpn.isEnabled
+        for i in 0..<n {
+            if tunnels {
+                vpn.beforePacket(&batch, i)
+                if batch.meta[i].verdict != .pending { continue }
+                vpn.inbound(&batch, i, &context)
+            }
+            if batch.meta[i].verdict != .pending { continue }
             loadBalancer.inbound(batch, i, &context)
             if batch.meta[i].verdict != .pending { continue }
             nat.inbound(batch, i, &context, conntrack)
@@ -68,6 +78,7 @@ public struct Dataplane: ~Copyable {
             if batch.meta[i].verdict != .pending { continue }
             loadBalancer.outbound(batch, i, &context)
             nat.outbound(batch, i, &context)
+            if tunnels && batch.meta[i].verdict == .pending { vpn.outbound(&batch, i, &context) }
         }
         local.process(&batch, &context)
         egress.process(&batch, &context)
@@ -77,6 +88,8 @@ public struct Dataplane: ~Copyable {
                 counters.countOut(port: batch.meta[i].outPort, bytes: Int(batch.meta[i].length))
             case .drop:
                 counters.countDrop(batch.meta[i].drop)
+            case .consumed:
+                counters.countConsumed()
             case .pending:
                 // A packet no stage decided is a bug, but never a crash: count it as unrouted.
                 batch.drop(i, .noRoute)
@@ -96,6 +109,23 @@ public struct Dataplane: ~Copyable {
         conntrack.expire(now: now, &context)
         nat.expire(now: now)
         loadBalancer.expire(now: now)
+        vpn.advanceClock(to: now)
+    }
+
+    /// Per VPN tunnel: its WireGuard counters and each peer's state.
+    public var vpnStatistics: [(name: String, stats: WireGuardStats, peers: [(publicKey: WireGuardKey, status: WireGuardPeerStatus)])] {
+        vpn.statistics
+    }
+
+    /// Whether the secrets of completed WireGuard handshakes are kept for a key log (`takeHandshakeSecrets`).
+    public var recordsHandshakeSecrets: Bool {
+        get { vpn.recordSecrets }
+        set { vpn.recordSecrets = newValue }
+    }
+
+    /// The secrets of the WireGuard handshakes completed since the last call (when recording is on).
+    public mutating func takeHandshakeSecrets() -> [(tunnel: Int, secrets: WireGuardHandshakeSecrets)] {
+        vpn.takeHandshakeSecrets()
     }
 
     /// Sets the health of load balancer `loadBalancer`'s target on `port` (replay events, health checks).

@@ -1,3 +1,4 @@
+import NimbusVPN
 import NimbusWire
 
 /// How a network hands out addresses: private behind a NAT gateway, or public on every instance.
@@ -76,11 +77,14 @@ public struct DataplaneConfig: Sendable {
     /// NAT gateways of nat-private networks (at most one per network).
     public var natGateways: [NATGatewayConfig]
     public var loadBalancers: [LoadBalancerConfig]
+    /// WireGuard tunnels, each attached to one network.
+    public var vpnTunnels: [VPNTunnelConfig]
 
     public init(name: String, routerMAC: MACAddress, upstreamMAC: MACAddress, networks: [Network],
                 subnets: [Subnet], instances: [Port], extraPublicAddresses: [IPv4Address] = [],
                 firewall: FirewallConfig? = nil, networkACLs: [NetworkACLSpec] = [],
-                natGateways: [NATGatewayConfig] = [], loadBalancers: [LoadBalancerConfig] = []) {
+                natGateways: [NATGatewayConfig] = [], loadBalancers: [LoadBalancerConfig] = [],
+                vpnTunnels: [VPNTunnelConfig] = []) {
         self.name = name
         self.routerMAC = routerMAC
         self.networks = networks
@@ -91,6 +95,7 @@ public struct DataplaneConfig: Sendable {
         self.networkACLs = networkACLs
         self.natGateways = natGateways
         self.loadBalancers = loadBalancers
+        self.vpnTunnels = vpnTunnels
     }
 
     public var upstreamMAC: MACAddress { ports[0].peerMAC }

@@ -39,6 +39,18 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case natFiltered
     case natUnsupportedProtocol
     case lbTargetDown
+    case vpnMalformed
+    case vpnMalformedInner
+    case vpnUnknownIndex
+    case vpnKeyExpired
+    case vpnBadMac1
+    case vpnHandshakeFailed
+    case vpnHandshakeReplay
+    case vpnHandshakeFlood
+    case vpnNoEndpoint
+    case vpnQueueFull
+    case vpnUnknownPeer
+    case vpnPacketTooBig
 
     /// The stable name.
     public var name: String {
@@ -79,6 +91,18 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .natFiltered: "nat-filtered"
         case .natUnsupportedProtocol: "nat-unsupported-protocol"
         case .lbTargetDown: "lb-target-down"
+        case .vpnMalformed: "vpn-malformed"
+        case .vpnMalformedInner: "vpn-malformed-inner"
+        case .vpnUnknownIndex: "vpn-unknown-index"
+        case .vpnKeyExpired: "vpn-key-expired"
+        case .vpnBadMac1: "vpn-bad-mac1"
+        case .vpnHandshakeFailed: "vpn-handshake-failed"
+        case .vpnHandshakeReplay: "vpn-handshake-replay"
+        case .vpnHandshakeFlood: "vpn-handshake-flood"
+        case .vpnNoEndpoint: "vpn-no-endpoint"
+        case .vpnQueueFull: "vpn-queue-full"
+        case .vpnUnknownPeer: "vpn-unknown-peer"
+        case .vpnPacketTooBig: "vpn-packet-too-big"
         }
     }
 
@@ -121,6 +145,18 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .natFiltered: "to a NAT mapping from a remote the instance never sent to (address-and-port-dependent filtering)"
         case .natUnsupportedProtocol: "a protocol without ports cannot share a NAT gateway address"
         case .lbTargetDown: "a packet of a load-balanced flow whose target is down; the client must reconnect"
+        case .vpnMalformed: "to a tunnel's listen port, but not a WireGuard message (type, size or reserved bytes wrong)"
+        case .vpnMalformedInner: "decrypted WireGuard data that is not a whole IPv4 packet"
+        case .vpnUnknownIndex: "WireGuard message for a receiver index that names no session of the tunnel"
+        case .vpnKeyExpired: "WireGuard data on a session older than REJECT-AFTER-TIME (180 s)"
+        case .vpnBadMac1: "WireGuard handshake message whose mac1 is wrong: not meant for this tunnel's key"
+        case .vpnHandshakeFailed: "WireGuard handshake that did not decrypt, or from a public key that is not a peer"
+        case .vpnHandshakeReplay: "WireGuard initiation whose timestamp is not newer than the peer's last one (a replayed initiation)"
+        case .vpnHandshakeFlood: "WireGuard initiation less than 20 ms after the peer's previous one"
+        case .vpnNoEndpoint: "for a tunnel peer whose endpoint is not configured and not yet learnt"
+        case .vpnQueueFull: "for a tunnel peer whose queue of packets waiting for a handshake is full (128)"
+        case .vpnUnknownPeer: "for a tunnel peer whose public key cannot be used (a low-order point)"
+        case .vpnPacketTooBig: "larger than the tunnel's MTU with don't-fragment set; ICMP fragmentation needed was sent back"
         }
     }
 

@@ -6,6 +6,10 @@ public enum Verdict: UInt8, Sendable {
     case forward
     /// Dropped with `drop` as the reason.
     case drop
+    /// Taken by the dataplane itself and not forwarded as it is: a WireGuard handshake or keepalive that
+    /// ended here, or an inner packet held for a tunnel until its handshake completes (it leaves later,
+    /// sealed, as a generated packet).
+    case consumed
 }
 
 /// Per-packet metadata, kept beside (not inside) the packet bytes, as VPP keeps its buffer metadata.
@@ -27,8 +31,16 @@ public struct PacketMeta: Sendable {
     public var etherType: UInt16
     public var l3Offset: UInt16
     public var l4Offset: UInt16
-    /// Index of a packet the pipeline generated in answer to this one (an ICMP error), or `noChild`.
+    /// Index of the first packet the pipeline generated in answer to this one (an ICMP error, a WireGuard
+    /// message), or `noChild`. A generated packet's own `child` links the next one of the same parent.
     public var child: UInt16
+    /// Index of the first packet generated just before this one (what the VPN's timers sent when this
+    /// packet's arrival moved the clock), chained through `child`; or `noChild`.
+    public var before: UInt16
+    /// For a packet decrypted out of a tunnel: that tunnel's index + 1 (0: not from a tunnel).
+    public var fromTunnel: UInt8
+    /// For a packet the router sent into a tunnel: that tunnel's index + 1 (0: not into a tunnel).
+    public var toTunnel: UInt8
     /// Set by the router: the hop crosses a router boundary, so TTL is decremented.
     public var routed: Bool
     /// The first fragment or an unfragmented datagram: the L4 header is present.
@@ -108,7 +120,7 @@ public struct PacketBatch: ~Copyable {
             offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
             allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: timestamp,
             inPort: port, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none, etherType: 0,
-            l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
+            l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, before: PacketMeta.noChild, fromTunnel: 0, toTunnel: 0, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
         arenaUsed = (end + 15) & ~15
         count += 1
         inputCount += 1
@@ -125,10 +137,24 @@ public struct PacketBatch: ~Copyable {
         return i
     }
 
-    /// Allocates a packet generated in answer to packet `parent` (linked as its child, so it is emitted
-    /// right after it). Returns nil when the batch has no room; the answer is then not sent.
+    /// Allocates a packet generated in answer to packet `parent` (linked after its other children, so it
+    /// is emitted right after it). Returns nil when the batch has no room; the answer is then not sent.
     public mutating func generate(from parent: Int, length: Int) -> Int? {
-        guard count < PacketBatch.metaCapacity, meta[parent].child == PacketMeta.noChild,
+        guard let g = allocateGenerated(parent: parent, length: length) else { return nil }
+        link(g, after: &meta[parent].child)
+        return g
+    }
+
+    /// Allocates a packet generated just before input `next` is handled (emitted before it, with its
+    /// timestamp): what timers send when `next`'s arrival moves the clock. Nil when the batch is full.
+    public mutating func generate(before next: Int, length: Int) -> Int? {
+        guard let g = allocateGenerated(parent: next, length: length) else { return nil }
+        link(g, after: &meta[next].before)
+        return g
+    }
+
+    private mutating func allocateGenerated(parent: Int, length: Int) -> Int? {
+        guard count < PacketBatch.metaCapacity,
               arenaUsed + PacketBatch.headroom + length + PacketBatch.tailroom <= arenaSize else { return nil }
         let i = count
         let start = arenaUsed
@@ -137,11 +163,32 @@ public struct PacketBatch: ~Copyable {
             offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
             allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: meta[parent].timestamp,
             inPort: meta[parent].inPort, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none,
-            etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
+            etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, before: PacketMeta.noChild, fromTunnel: 0, toTunnel: 0, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
         arenaUsed = (end + 15) & ~15
-        meta[parent].child = UInt16(i)
         count += 1
         return i
+    }
+
+    /// Appends generated packet `g` to the chain that starts at `head`.
+    private func link(_ g: Int, after head: inout UInt16) {
+        if head == PacketMeta.noChild { head = UInt16(g); return }
+        var k = Int(head)
+        while meta[k].child != PacketMeta.noChild { k = Int(meta[k].child) }
+        meta[k].child = UInt16(g)
+    }
+
+    /// Every packet of the batch once, in the order they leave: for each input, what was generated before
+    /// it, the input, then what was generated in answer to it. `order` is cleared and refilled (keep one
+    /// array with capacity `metaCapacity` so this never allocates).
+    public func emissionOrder(into order: inout [Int]) {
+        order.removeAll(keepingCapacity: true)
+        for i in 0..<inputCount {
+            var k = meta[i].before
+            while k != PacketMeta.noChild { order.append(Int(k)); k = meta[Int(k)].child }
+            order.append(i)
+            k = meta[i].child
+            while k != PacketMeta.noChild { order.append(Int(k)); k = meta[Int(k)].child }
+        }
     }
 
     /// The bytes of packet `i`'s frame.

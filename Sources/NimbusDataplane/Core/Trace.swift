@@ -1,6 +1,6 @@
 /// The stages, as named in traces.
 public enum StageID: UInt8, Sendable, CaseIterable {
-    case ingress, classify, antiSpoof, arp, loadBalancer, natIn, router, networkACL, conntrack, natOut, local, egress
+    case ingress, classify, antiSpoof, arp, vpnIn, loadBalancer, natIn, router, networkACL, conntrack, natOut, vpnOut, local, egress
 
     public var name: String {
         switch self {
@@ -14,6 +14,8 @@ public enum StageID: UInt8, Sendable, CaseIterable {
         case .loadBalancer: "lb"
         case .natOut: "nat-out"
         case .conntrack: "conntrack"
+        case .vpnIn: "vpn-in"
+        case .vpnOut: "vpn-out"
         case .local: "local"
         case .egress: "egress"
         }
@@ -34,6 +36,26 @@ public enum TraceEvent: UInt8, Sendable {
     case routed
     /// router: a = destination (the dataplane's own address).
     case toRouter
+    /// router: into VPN tunnel a, by a route of prefix length b.
+    case intoTunnel
+    /// vpn-in: transport data from tunnel a's peer b, decrypted; its source is allowed.
+    case vpnDecrypted
+    /// vpn-in: tunnel a's peer b sent a keepalive.
+    case vpnKeepalive
+    /// vpn-in: a handshake initiation from tunnel a's peer b, answered with a response.
+    case vpnResponded
+    /// vpn-in: the response to our initiation: tunnel a's session with peer b is up.
+    case vpnHandshakeComplete
+    /// vpn-in: under load, a handshake message answered with a cookie reply (a = tunnel).
+    case vpnCookieSent
+    /// vpn-in: a cookie reply from tunnel a's peer b, kept for the next initiation.
+    case vpnCookieReceived
+    /// vpn-out: sealed for tunnel a's peer b (a transport message to its endpoint).
+    case vpnSealed
+    /// vpn-out: no session with tunnel a's peer b yet: held, a handshake initiation was sent (or is under way).
+    case vpnHeld
+    /// vpn-out: split into b fragments to fit tunnel a's MTU.
+    case vpnFragmented
     /// network-acl: the subnet ACLs on the way allow it.
     case aclAllowed
     /// conntrack: a packet of a tracked flow; a = flow state, b = 1 when from the originator.

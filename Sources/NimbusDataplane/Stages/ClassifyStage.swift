@@ -24,7 +24,7 @@ public struct ClassifyStage: Stage {
     }
 
     @inline(__always)
-    private func classify(_ batch: borrowing PacketBatch, _ i: Int) -> DropReason {
+    func classify(_ batch: borrowing PacketBatch, _ i: Int) -> DropReason {
         let frame = batch.bytes(i)
         let eth: EthernetFrame
         do { eth = try EthernetFrame(frame) } catch {

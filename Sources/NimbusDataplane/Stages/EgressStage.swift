@@ -19,7 +19,8 @@ public struct EgressStage: Stage {
         let n = batch.count
         for i in 0..<n where batch.meta[i].verdict == .pending {
             let out = batch.meta[i].outPort
-            var ttl: UInt32 = 256
+            // 256: TTL untouched (same subnet); 257: a datagram the VPN sealed, with a fresh outer header.
+            var ttl: UInt32 = batch.meta[i].toTunnel != 0 ? 257 : 256
             if batch.meta[i].routed {
                 // The router made sure the TTL is above 1.
                 let ip = IPv4Header(unchecked: batch.bytes(i).suffix(from: Int(batch.meta[i].l3Offset)))

@@ -13,6 +13,8 @@ public struct Route: Sendable, Equatable {
         case unassigned
         /// A public address of the site served by a stage this build does not route to.
         case reserved
+        /// A VPN peer's allowed-ips: into tunnel `port` (its index), from inside `network` only.
+        case tunnel
     }
     public var kind: Kind
     public var port: UInt16
@@ -46,6 +48,8 @@ public struct RouterStage: Stage {
     /// The address ICMP errors are sent from, per port: the gateway of the port's subnet.
     private let portGateway: [IPv4Address]
     private let firstGateway: IPv4Address
+    /// Per VPN tunnel: the network it belongs to (where its decrypted packets come from).
+    private let tunnelNetwork: [Int32]
     private var icmpIdentification: UInt16 = 0
 
     public init(config: DataplaneConfig) {
@@ -69,6 +73,14 @@ public struct RouterStage: Stage {
         for (n, network) in config.networks.enumerated() {
             entries.append((network.cidr, Route(kind: .unassigned, port: 0, subnet: -1, network: Int32(n))))
         }
+        for (t, tunnel) in config.vpnTunnels.enumerated() {
+            for peer in tunnel.peers {
+                for cidr in peer.allowedIPs {
+                    entries.append((cidr, Route(kind: .tunnel, port: UInt16(t), subnet: -1, network: Int32(tunnel.network))))
+                }
+            }
+        }
+        tunnelNetwork = config.vpnTunnels.map { Int32($0.network) }
         for a in config.extraPublicAddresses {
             entries.append((IPv4CIDR(address: a, prefixLength: 32), Route(kind: .reserved, port: 0, subnet: -1, network: -1)))
         }
@@ -112,12 +124,32 @@ public struct RouterStage: Stage {
         let src = IPv4Address(value: l3.u32(12))
         let dst = IPv4Address(value: l3.u32(16))
         let inPort = batch.meta[i].inPort
-        let fromInternet = inPort == DataplaneConfig.internetPort
-        let srcNet = portNetwork[Int(inPort)]
+        let tunnel = Int(batch.meta[i].fromTunnel)
+        // A decrypted packet arrived on the uplink but comes from inside the tunnel's network.
+        let fromInternet = inPort == DataplaneConfig.internetPort && tunnel == 0
+        let srcNet = tunnel == 0 ? portNetwork[Int(inPort)] : tunnelNetwork[tunnel - 1]
         if dst.isMulticast || dst.isLimitedBroadcast || dst == .any || src.isMulticast || src.isLimitedBroadcast {
             return fail(&batch, i, .notUnicast, &ctx)
         }
-        guard let (r, prefix) = table.lookup(dst) else {
+        var found = table.lookup(dst)
+        if let (r, prefix) = found, r.kind == .tunnel {
+            // A tunnel's remote prefixes are routes of its own network only; elsewhere they are internet.
+            if r.network == srcNet {
+                batch.meta[i].outPort = DataplaneConfig.internetPort
+                batch.meta[i].toTunnel = UInt8(r.port + 1)
+                batch.meta[i].routed = true
+                if l3.u8(8) <= 1 { return expire(&batch, i, &ctx) }
+                ctx.trace.record(i, .router, .intoTunnel, UInt32(r.port), UInt32(prefix))
+                return
+            }
+            found = nil
+        }
+        if tunnel != 0, found == nil || found!.0.kind != .instance {
+            // Out of a tunnel, only the tunnel's network is reachable (no transit to the internet, no
+            // traffic for the router itself).
+            return fail(&batch, i, .noRoute, &ctx)
+        }
+        guard let (r, prefix) = found else {
             // Beyond every site prefix: the internet, for senders whose address is public.
             let lbReply = batch.meta[i].lbReply
             if !fromInternet && (networkIsPublic[Int(srcNet)] || portTranslates[Int(inPort)] || lbReply) {
@@ -132,7 +164,7 @@ public struct RouterStage: Stage {
             return fail(&batch, i, .noRoute, &ctx)
         }
         // A private network is closed to everyone outside it; a public one is open to public senders.
-        let translated = !fromInternet && r.network != srcNet && portTranslates[Int(inPort)] && !batch.meta[i].lbReply
+        let translated = !fromInternet && tunnel == 0 && r.network != srcNet && portTranslates[Int(inPort)] && !batch.meta[i].lbReply
         // A destination the NAT or a load balancer rewrote is reachable: the public address was the way
         // in; so is the client of a target's reply.
         let reachable = r.network == srcNet || batch.meta[i].dnat || batch.meta[i].lbReply
@@ -141,7 +173,7 @@ public struct RouterStage: Stage {
         switch r.kind {
         case .instance where reachable:
             batch.meta[i].outPort = r.port
-            batch.meta[i].routed = fromInternet || portSubnet[Int(inPort)] != r.subnet
+            batch.meta[i].routed = fromInternet || tunnel != 0 || portSubnet[Int(inPort)] != r.subnet
             if batch.meta[i].routed && l3.u8(8) <= 1 { return expire(&batch, i, &ctx) }
             ctx.trace.record(i, .router, .routed, UInt32(r.port), UInt32(prefix))
         case .router where reachable:
@@ -165,53 +197,23 @@ public struct RouterStage: Stage {
 
     private mutating func expire(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
         fail(&batch, i, .ttlExceeded, &ctx)
-        sendTimeExceeded(&batch, i, &ctx)
+        // The answer to a packet out of a tunnel would have to go back sealed; it is not sent.
+        if batch.meta[i].fromTunnel == 0 { sendTimeExceeded(&batch, i, &ctx) }
     }
 
-    /// Builds ICMP Time Exceeded (type 11, code 0) for packet `i` as RFC 1812 4.3.2.3 asks: as much of
-    /// the original datagram as fits in 576 bytes, never about an ICMP error, a non-first fragment, or a
-    /// source that is not one host.
+    /// Sends ICMP Time Exceeded (type 11, code 0) back to packet `i`'s source, from the gateway of the
+    /// sender's subnet (or of the destination's, for a sender from the internet).
     private mutating func sendTimeExceeded(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
-        let original = batch.bytes(i).suffix(from: Int(batch.meta[i].l3Offset))
-        let ip = IPv4Header(unchecked: original)
-        let src = ip.source
-        if src == .any || src.isMulticast || src.isLimitedBroadcast || src.isLoopback || ip.fragmentOffset != 0 {
-            return
-        }
-        if ip.protocol == IPProtocol.icmp && batch.meta[i].hasL4 {
-            let type = original.u8(ip.headerLength)
-            if type != ICMPHeader.echoRequest && type != ICMPHeader.echoReply && type != 13 && type != 14 { return }
-        }
-        let quoted = min(ip.totalLength, 576 - 20 - 8)
-        let total = EthernetFrame.headerLength + 20 + 8 + quoted
-        guard let g = batch.generate(from: i, length: total) else { return }
         let inPort = batch.meta[i].inPort
         var from = portGateway[Int(inPort)]
         if from == .any {
             let out = batch.meta[i].outPort
             from = out != RouterStage.localDelivery ? portGateway[Int(out)] : firstGateway
         }
-        let frame = batch.bytes(g)
-        EthernetFrame.writeHeader(to: frame, destination: peerMACs[Int(inPort)], source: routerMAC,
-                                  etherType: EtherType.ipv4)
+        guard let g = ICMPError.send(&batch, about: i, type: ICMPHeader.timeExceeded, code: 0, from: from,
+                                     routerMAC: routerMAC, to: peerMACs[Int(inPort)],
+                                     identification: icmpIdentification &+ 1) else { return }
         icmpIdentification &+= 1
-        IPv4Header.write(to: frame.suffix(from: 14), totalLength: 20 + 8 + quoted,
-                         identification: icmpIdentification, ttl: 64, protocol: IPProtocol.icmp,
-                         source: from, destination: src)
-        let icmp = frame.suffix(from: 34)
-        icmp.setU8(0, ICMPHeader.timeExceeded)
-        icmp.setU8(1, 0)
-        icmp.setU16(2, 0)
-        icmp.setU32(4, 0)
-        // The quoted header is the one that arrived (TTL 1, before any rewrite).
-        (icmp.base + 8).copyMemory(from: original.base, byteCount: quoted)
-        icmp.setU16(2, InternetChecksum.compute(icmp))
-        batch.meta[g].etherType = EtherType.ipv4
-        batch.meta[g].l3Offset = 14
-        batch.meta[g].l4Offset = 34
-        batch.meta[g].ipProtocol = IPProtocol.icmp
-        batch.meta[g].hasL4 = true
-        batch.forward(g, to: inPort)
         ctx.trace.record(i, .router, .icmpGenerated, UInt32(ICMPHeader.timeExceeded), UInt32(g))
     }
 }

@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", .upToNextMinor(from: "0.2.0")),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // libpcap, found through pkg-config (Debian: libpcap-dev).
@@ -52,7 +53,11 @@ let package = Package(
             dependencies: ["NimbusWire", "NimbusDataplane", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
         // nimbus up: namespaces and veths through netlink, AF_PACKET rings, the dataplane on real links.
-        .target(name: "NimbusLive", dependencies: ["CNetlink", "NimbusWire", "NimbusDataplane", "NimbusPcap"]),
+        .target(
+            name: "NimbusLive",
+            dependencies: ["CNetlink", "NimbusWire", "NimbusDataplane", "NimbusPcap",
+                           .product(name: "Prometheus", package: "swift-prometheus")]
+        ),
         // The command-line tool: argument parsing and output only.
         .executableTarget(
             name: "nimbus",

@@ -15,6 +15,8 @@ public struct LiveOptions: Sendable {
     /// Print a one-line status every second (on a terminal).
     public var status = true
     public var seed: UInt64 = 0
+    /// Serve Prometheus metrics on this IPv4 address and TCP port.
+    public var metrics: (host: String, port: UInt16)?
     /// Called once traffic can flow.
     public var onReady: @Sendable () -> Void = {}
     public init() {}
@@ -44,6 +46,12 @@ public enum LiveRunner {
         unblockSignals()
         var dataplane = Dataplane(config: config, seed: options.seed)
         var batch = PacketBatch()
+        var metrics: LiveMetrics? = nil
+        if let m = options.metrics {
+            let registry = LiveMetrics(config: config)
+            _ = try MetricsServer(host: m.host, port: m.port, metrics: registry)
+            metrics = registry
+        }
         var fds = ports.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
         options.onReady()
         var lastStatus = realtime()
@@ -64,8 +72,23 @@ public enum LiveRunner {
                 for i in order { emit(batch, i, ports, &writers) }
                 batch.reset()
             }
+            // Timers run even when nothing arrives: handshake retransmissions, keepalives.
+            dataplane.runTimers(now: realtime(), &batch)
+            if batch.count > 0 {
+                batch.emissionOrder(into: &order)
+                for i in order { emit(batch, i, ports, &writers) }
+                batch.reset()
+            }
             if now - lastStatus >= 1_000_000_000 {
                 dataplane.advanceClock(to: now)
+                if let metrics {
+                    metrics.update(dataplane.counters, flows: dataplane.flowStatistics.live,
+                                   natMappings: dataplane.natStatistics.live,
+                                   vpn: dataplane.vpnStatistics.map { t in
+                                       (t.stats.handshakesCompleted + t.stats.handshakesResponded,
+                                        t.peers.filter { $0.status.hasSession }.count)
+                                   })
+                }
                 if showStatus {
                     let c = dataplane.counters
                     let rate = Double(c.packetsIn - lastIn) / (Double(now - lastStatus) / 1e9)

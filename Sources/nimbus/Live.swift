@@ -15,11 +15,23 @@ struct Up: ParsableCommand {
     @Option(name: .customLong("pcap-dir"), help: ArgumentHelp("Record what each port sends here.", valueName: "DIR"))
     var pcapDirectory: String?
 
-    @Option(help: "Seed for every random choice the dataplane makes.")
-    var seed: UInt64 = 0
+    @Option(help: "Seed for every random choice the dataplane makes (default: from the system; WireGuard keys need real randomness).")
+    var seed: UInt64?
 
     @Flag(help: "No status line.")
     var quiet = false
+
+    @Option(help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics.", valueName: "HOST:PORT"))
+    var metrics: String?
+
+    func validate() throws {
+        if let metrics {
+            let parts = metrics.split(separator: ":")
+            guard parts.count == 2, UInt16(parts[1]) != nil, !parts[0].isEmpty else {
+                throw ValidationError("--metrics \(metrics): expected HOST:PORT, e.g. 127.0.0.1:9100")
+            }
+        }
+    }
 
     func run() throws {
         guard geteuid() == 0 else {
@@ -30,7 +42,12 @@ struct Up: ParsableCommand {
         var options = LiveOptions()
         options.pcapDirectory = pcapDirectory
         options.status = !quiet
-        options.seed = seed
+        var system = SystemRandomNumberGenerator()
+        options.seed = seed ?? system.next()
+        if let metrics {
+            let parts = metrics.split(separator: ":")
+            options.metrics = (String(parts[0]), UInt16(parts[1])!)
+        }
         options.onReady = {
             // Unbuffered, so a script waiting for the line sees it at once.
             _ = "ready\n".withCString { write(1, $0, 6) }

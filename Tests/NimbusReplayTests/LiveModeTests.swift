@@ -18,9 +18,9 @@ import Testing
         let output = Pipe()
         var background: [Process] = []
 
-        init(_ topology: String) throws {
+        init(_ topology: String, _ extra: [String] = []) throws {
             process.executableURL = URL(fileURLWithPath: Repo.nimbus)
-            process.arguments = ["up", Repo.path("Topologies/\(topology).yaml"), "--quiet"]
+            process.arguments = ["up", Repo.path("Topologies/\(topology).yaml"), "--quiet"] + extra
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
@@ -187,6 +187,84 @@ import Testing
         #expect(again.status != 0 && again.stderr.contains("nimbus down"))
         let down = try run(Repo.nimbus, ["down"])
         #expect(down.status == 0 && down.stdout.contains("three-tier"))
+        #expect(try Self.leftovers().isEmpty)
+    }
+
+    @Test func metricsAreServedForPrometheus() throws {
+        if let why = Self.unavailable { print("skipping live test: \(why)"); return }
+        let port = 19_000 + Int(getpid()) % 1000
+        let site = try Site("nat-private", ["--metrics", "127.0.0.1:\(port)"])
+        defer { site.stop() }
+        #expect(try site.exec("app-1", ["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.1.1"]).status == 0)
+        usleep(1_500_000)   // the metrics follow the dataplane's counters once a second
+        let r = try run("/usr/bin/env", ["curl", "-s", "-m", "3", "http://127.0.0.1:\(port)/metrics"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("# TYPE nimbus_port_packets_total counter"))
+        let line = r.stdout.split(separator: "\n").first {
+            $0.hasPrefix("nimbus_port_packets_total{") && $0.contains("port=\"app-1\"") && $0.contains("direction=\"in\"")
+        }
+        let value = line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) } ?? 0
+        #expect(value >= 3, "\(line ?? "no app-1 line")")
+        #expect(r.stdout.contains("nimbus_drops_total{site=\"vpc-site\",reason=\"sg-ingress-denied\"}"))
+        let missing = try run("/usr/bin/env", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/other"])
+        #expect(missing.stdout == "404")
+        site.stop()
+        #expect(try Self.leftovers().isEmpty)
+    }
+
+    /// The office end of Topologies/vpn-site-to-site.yaml is a stock WireGuard: wireguard-go, set up with
+    /// `wg`, in the internet host office-gw. Pings cross the tunnel both ways.
+    @Test(.timeLimit(.minutes(3))) func wireguardGoPeerPingsThroughTheTunnelBothWays() throws {
+        if let why = Self.unavailable { print("skipping live test: \(why)"); return }
+        guard let wggo = tool("wireguard-go"), let wg = tool("wg") else {
+            print("skipping live WireGuard interop: wireguard-go / wg not installed (scripts/setup --test installs them)")
+            return
+        }
+        guard FileManager.default.fileExists(atPath: "/dev/net/tun") else { print("skipping live WireGuard interop: no /dev/net/tun"); return }
+        let site = try Site("vpn-site-to-site")
+        defer { site.stop() }
+        // wireguard-go's control socket is not namespaced: a name of our own.
+        let wgIf = "nbwg\(Int(getpid()) % 10_000)"
+        let dir = makeTempDirectory()
+        try "GKpiR+UChNi8PUaXCXuz8HiU3MsfhnU1zCOj2kSiuWY=\n".write(toFile: dir + "/office.key", atomically: true, encoding: .utf8)
+        try "x+lUr5hAHScW31xy+ZW78BsDNNRdA06fu4aC2oQuWts=\n".write(toFile: dir + "/psk", atomically: true, encoding: .utf8)
+        try site.start("office-gw", [wggo, "-f", wgIf])
+        var up = false
+        for _ in 0..<100 where !up {
+            up = (try? site.exec("office-gw", ["ip", "link", "show", wgIf]))?.status == 0
+            if !up { usleep(50_000) }
+        }
+        try #require(up, "wireguard-go did not create \(wgIf)")
+        for cmd in [
+            [wg, "set", wgIf, "private-key", dir + "/office.key", "listen-port", "51820",
+             "peer", "9ZqK0/qV0QTjQjd1IcQi+OBHEhI/nV3eePm0Do2wl2Y=", "preshared-key", dir + "/psk",
+             "endpoint", "203.0.113.3:51820", "allowed-ips", "10.10.0.0/16"],
+            ["ip", "addr", "add", "10.20.1.10/32", "dev", wgIf],
+            ["ip", "link", "set", wgIf, "up"],
+            ["ip", "route", "add", "10.10.0.0/16", "dev", wgIf],
+        ] {
+            let r = try site.exec("office-gw", cmd)
+            try #require(r.status == 0, "\(cmd.joined(separator: " ")): \(r.stderr)")
+        }
+        // The office pings app-1 (the app group admits ICMP echo from 10.20.0.0/16): wireguard-go starts
+        // the handshake, Nimbus answers it, and the echo comes back sealed.
+        var fromOffice = try site.exec("office-gw", ["ping", "-c", "3", "-i", "0.3", "-W", "3", "10.10.1.10"])
+        if fromOffice.status != 0 {
+            fromOffice = try site.exec("office-gw", ["ping", "-c", "3", "-i", "0.3", "-W", "3", "10.10.1.10"])
+        }
+        #expect(fromOffice.status == 0, "\(fromOffice.stdout)")
+        // And app-1 pings the office's tunnel address: Nimbus seals, wireguard-go's kernel side answers.
+        let fromCloud = try site.exec("app-1", ["ping", "-c", "3", "-i", "0.3", "-W", "3", "10.20.1.10"])
+        #expect(fromCloud.status == 0, "\(fromCloud.stdout)")
+        // wireguard-go saw a handshake with the cloud's key and received data from it.
+        let show = try site.exec("office-gw", [wg, "show", wgIf, "latest-handshakes"])
+        let when = show.stdout.split(whereSeparator: { $0 == "\t" || $0 == "\n" })
+        #expect(when.first == "9ZqK0/qV0QTjQjd1IcQi+OBHEhI/nV3eePm0Do2wl2Y=" && (when.dropFirst().first.flatMap { Int($0) } ?? 0) > 0,
+                "\(show.stdout)")
+        let transfer = try site.exec("office-gw", [wg, "show", wgIf, "transfer"])
+        let received = transfer.stdout.split(whereSeparator: { $0 == "\t" || $0 == "\n" }).dropFirst().first.flatMap { Int($0) } ?? 0
+        #expect(received > 300, "\(transfer.stdout)")
+        site.stop()
         #expect(try Self.leftovers().isEmpty)
     }
 }

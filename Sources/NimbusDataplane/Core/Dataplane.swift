@@ -112,6 +112,18 @@ public struct Dataplane: ~Copyable {
         vpn.advanceClock(to: now)
     }
 
+    /// Runs the timers at `now` while no traffic flows (live mode calls it several times a second): flows
+    /// and mappings expire, and what the VPN's timers send (handshake retransmissions, keepalives) is
+    /// put into `batch`, decided and counted, ahead of any inputs. `batch` must not have been processed.
+    public mutating func runTimers(now: UInt64, _ batch: inout PacketBatch) {
+        guard vpn.isEnabled else { return }
+        let first = batch.count
+        vpn.runTimers(now: now, &batch)
+        for i in first..<batch.count where batch.meta[i].verdict == .forward {
+            counters.countOut(port: batch.meta[i].outPort, bytes: Int(batch.meta[i].length))
+        }
+    }
+
     /// Per VPN tunnel: its WireGuard counters and each peer's state.
     public var vpnStatistics: [(name: String, stats: WireGuardStats, peers: [(publicKey: WireGuardKey, status: WireGuardPeerStatus)])] {
         vpn.statistics

@@ -78,6 +78,9 @@ public struct PacketBatch: ~Copyable {
     public let meta: UnsafeMutablePointer<PacketMeta>
     public private(set) var count = 0
     public private(set) var inputCount = 0
+    /// First of the packets generated with no input to follow (timer output on an idle dataplane),
+    /// chained through `child`; they leave before everything else.
+    public private(set) var leadHead = PacketMeta.noChild
 
     /// - Parameter arenaSize: bytes for all packet data of one batch; a batch closes early when full.
     public init(arenaSize: Int = 1 << 20) {
@@ -101,6 +104,7 @@ public struct PacketBatch: ~Copyable {
         count = 0
         inputCount = 0
         arenaUsed = 0
+        leadHead = PacketMeta.noChild
     }
 
     /// True when a frame of `length` bytes fits in what is left of the arena.
@@ -153,6 +157,27 @@ public struct PacketBatch: ~Copyable {
         return g
     }
 
+    /// Allocates a packet generated with no input around it (what timers send while no traffic flows),
+    /// stamped `timestamp`; it leaves before the batch's inputs. Nil when the batch is full.
+    public mutating func generateLead(length: Int, timestamp: UInt64) -> Int? {
+        guard count < PacketBatch.metaCapacity,
+              arenaUsed + PacketBatch.headroom + length + PacketBatch.tailroom <= arenaSize else { return nil }
+        let i = count
+        let start = arenaUsed
+        let end = start + PacketBatch.headroom + length + PacketBatch.tailroom
+        meta[i] = PacketMeta(
+            offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
+            allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: timestamp,
+            inPort: 0, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none,
+            etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, before: PacketMeta.noChild, fromTunnel: 0, toTunnel: 0, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
+        arenaUsed = (end + 15) & ~15
+        count += 1
+        var head = leadHead
+        link(i, after: &head)
+        leadHead = head
+        return i
+    }
+
     private mutating func allocateGenerated(parent: Int, length: Int) -> Int? {
         guard count < PacketBatch.metaCapacity,
               arenaUsed + PacketBatch.headroom + length + PacketBatch.tailroom <= arenaSize else { return nil }
@@ -182,6 +207,8 @@ public struct PacketBatch: ~Copyable {
     /// array with capacity `metaCapacity` so this never allocates).
     public func emissionOrder(into order: inout [Int]) {
         order.removeAll(keepingCapacity: true)
+        var lead = leadHead
+        while lead != PacketMeta.noChild { order.append(Int(lead)); lead = meta[Int(lead)].child }
         for i in 0..<inputCount {
             var k = meta[i].before
             while k != PacketMeta.noChild { order.append(Int(k)); k = meta[Int(k)].child }

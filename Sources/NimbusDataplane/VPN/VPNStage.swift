@@ -82,10 +82,20 @@ public struct VPNStage {
         }
     }
 
-    /// Runs the timers without traffic (the end of a replay, or an idle live dataplane). What they would
-    /// send waits in the outbox for the next batch.
+    /// Runs the timers without traffic (the end of a replay). What they would send waits in the outbox
+    /// for the next packet.
     public mutating func advanceClock(to now: UInt64) {
         for t in tunnels.indices { tunnels[t].outbox += tunnels[t].wg.tick(now: now) }
+        collectSecrets()
+    }
+
+    /// Runs the timers at `now` on an idle dataplane (live mode) and puts what they send, and anything
+    /// still waiting, into `batch` ahead of its inputs.
+    public mutating func runTimers(now: UInt64, _ batch: inout PacketBatch) {
+        for t in tunnels.indices {
+            tunnels[t].outbox += tunnels[t].wg.tick(now: now)
+            if !tunnels[t].outbox.isEmpty { drain(t, &batch, lead: now) }
+        }
         collectSecrets()
     }
 
@@ -334,12 +344,19 @@ public struct VPNStage {
 
     /// Moves tunnel `t`'s waiting datagrams into the batch as generated packets, before or after packet
     /// `i`, as far as there is room; the rest wait for the next packet.
-    private mutating func drain(_ t: Int, _ batch: inout PacketBatch, before: Int? = nil, after: Int? = nil) {
+    private mutating func drain(_ t: Int, _ batch: inout PacketBatch, before: Int? = nil, after: Int? = nil,
+                                lead: UInt64? = nil) {
         var sent = 0
         for d in tunnels[t].outbox {
             let length = EthernetFrame.headerLength + 20 + UDPHeader.length + d.bytes.count
             let slot: Int?
-            if let before { slot = batch.generate(before: before, length: length) } else { slot = batch.generate(from: after!, length: length) }
+            if let lead {
+                slot = batch.generateLead(length: length, timestamp: lead)
+            } else if let before {
+                slot = batch.generate(before: before, length: length)
+            } else {
+                slot = batch.generate(from: after!, length: length)
+            }
             guard let g = slot else { break }
             let frame = batch.bytes(g)
             d.bytes.withUnsafeBytes { (frame.base + 42).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }

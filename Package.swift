@@ -50,7 +50,8 @@ let package = Package(
         // nimbus bench: synthetic traffic in memory through the dataplane, timed; share-nothing workers.
         .target(
             name: "NimbusBench",
-            dependencies: ["NimbusWire", "NimbusDataplane", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: ["NimbusWire", "NimbusDataplane", "NimbusVPN", .product(name: "Histogram", package: "hdrhistogram-swift"),
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
         // nimbus up: namespaces and veths through netlink, AF_PACKET rings, the dataplane on real links.
         .target(

@@ -11,7 +11,7 @@ public enum BenchScenario: String, Sendable, CaseIterable {
     case nat, lb, vpn, mixed
 
     /// The scenarios this build can run; the others name stages that have not landed yet.
-    public static let available: [BenchScenario] = [.route, .sg]
+    public static let available: [BenchScenario] = [.route, .sg, .vpn]
     public var isAvailable: Bool { Self.available.contains(self) }
 }
 

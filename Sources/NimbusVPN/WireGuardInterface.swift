@@ -328,10 +328,11 @@ public struct WireGuardInterface {
         let kp = peers[i].current!
         let plaintext = UnsafeRawBufferPointer(rebasing: buffer[16..<16 + padded])
         // swift-crypto allocates here (context, ciphertext, tag, sealed box); we copy the result back.
-        let box = try! ChaChaPoly.seal(plaintext, using: kp.sendKey, nonce: WireGuardAEAD.nonce(counter),
-                                       authenticating: [UInt8]())
-        box.ciphertext.copyBytes(to: UnsafeMutableRawBufferPointer(rebasing: buffer[16..<16 + padded]))
-        box.tag.copyBytes(to: UnsafeMutableRawBufferPointer(rebasing: buffer[16 + padded..<16 + padded + 16]))
+        // Transport data has no associated data; the overload without it skips a generic AAD path.
+        let box = try! ChaChaPoly.seal(plaintext, using: kp.sendKey, nonce: WireGuardAEAD.nonce(counter))
+        // Data's generic copyBytes walks regions byte by byte; one memcpy from its contiguous storage.
+        box.ciphertext.withUnsafeBytes { (buffer.baseAddress! + 16).copyMemory(from: $0.baseAddress!, byteCount: padded) }
+        box.tag.withUnsafeBytes { (buffer.baseAddress! + 16 + padded).copyMemory(from: $0.baseAddress!, byteCount: 16) }
         buffer[0] = WireGuardMessage.transportType; buffer[1] = 0; buffer[2] = 0; buffer[3] = 0
         buffer.storeBytes(of: kp.remoteIndex.littleEndian, toByteOffset: 4, as: UInt32.self)
         buffer.storeBytes(of: counter.littleEndian, toByteOffset: 8, as: UInt64.self)
@@ -556,7 +557,7 @@ public struct WireGuardInterface {
         let plain: Data
         do {
             let box = try ChaChaPoly.SealedBox(combined: combined)
-            plain = try ChaChaPoly.open(box, using: kp.receiveKey, authenticating: [UInt8]())
+            plain = try ChaChaPoly.open(box, using: kp.receiveKey)
         } catch {
             buf.storeBytes(of: receiver.littleEndian, toByteOffset: 4, as: UInt32.self)
             return drop(.authFailed)
@@ -614,8 +615,7 @@ public struct WireGuardInterface {
             return drop(.malformedInner)
         }
         let start = WireGuardMessage.transportHeaderSize
-        plain.copyBytes(to: UnsafeMutableRawBufferPointer(rebasing: buf[start..<start + innerLength]),
-                        from: plain.startIndex..<plain.startIndex + innerLength)
+        plain.withUnsafeBytes { (buf.baseAddress! + start).copyMemory(from: $0.baseAddress!, byteCount: innerLength) }
         buf.storeBytes(of: receiver.littleEndian, toByteOffset: 4, as: UInt32.self)
         stats.transportReceived += 1
         return .transport(peer: i, plaintext: start..<start + innerLength)

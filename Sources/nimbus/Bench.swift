@@ -68,6 +68,11 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let t = try loadTopology(topology)
         do {
+            if try options.scenario == .vpn {
+                let result = try VPNBench.run(config: t.dataplaneConfig(), options: try options)
+                print(json ? result.json : result.text, terminator: "")
+                return
+            }
             let result = try BenchRunner.run(config: t.dataplaneConfig(), options: try options)
             print(json ? result.json : result.text, terminator: "")
         } catch let e as BenchError {

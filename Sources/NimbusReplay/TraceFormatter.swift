@@ -94,6 +94,12 @@ public struct TraceFormatter: Sendable {
             return "  \(stage)no session with \(peer(r.a, r.b)) yet: held, handshake initiation sent"
         case .vpnFragmented:
             return "  \(stage)larger than the MTU of \(tunnel(r.a)): split into \(r.b) fragments"
+        case .vpnTimers:
+            let initiations = r.b >> 16, others = r.b & 0xFFFF
+            var what: [String] = []
+            if initiations > 0 { what.append("\(initiations) handshake initiation\(initiations == 1 ? "" : "s") (rekey or retry)") }
+            if others > 0 { what.append("\(others) keepalive or held packet\(others == 1 ? "" : "s")") }
+            return "  \(stage)\(tunnel(r.a)) timers, just before this packet: sent " + what.joined(separator: ", ")
         case .icmpGenerated:
             return "  \(stage)sent ICMP type \(r.a) back to the source"
         }

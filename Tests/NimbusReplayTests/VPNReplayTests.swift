@@ -146,6 +146,37 @@ enum VPNExample {
         #expect(traced.contains { $0.contains("decrypted from tunnel cloud peer") })
     }
 
+    /// 130 s later the cloud's session (it initiated) is past REKEY-AFTER-TIME: the next ping it seals
+    /// makes its timers start a new handshake, traced and counted, and the pings still get through.
+    @Test func aSessionOlderThanTwoMinutesIsRekeyed() throws {
+        let dir = makeTempDirectory()
+        let t = VPNScenario.t0 + 130_000 * VPNScenario.ms
+        let later = dir + "/later-app1.pcap", reply = dir + "/later-laptop.pcap"
+        try writePcap(later, [
+            (t, FrameBuilder.echoFrame(sourceMAC: VPNScenario.app1MAC, destinationMAC: VPNScenario.cloudRouterMAC,
+                                       source: VPNScenario.app1, destination: VPNScenario.laptop, identifier: 9, sequence: 1)),
+            (t + 1000 * VPNScenario.ms, FrameBuilder.echoFrame(sourceMAC: VPNScenario.app1MAC, destinationMAC: VPNScenario.cloudRouterMAC,
+                                                               source: VPNScenario.app1, destination: VPNScenario.laptop,
+                                                               identifier: 9, sequence: 2)),
+        ])
+        try writePcap(reply, [
+            (t + 1 * VPNScenario.ms, FrameBuilder.echoFrame(sourceMAC: VPNScenario.laptopMAC, destinationMAC: VPNScenario.officeRouterMAC,
+                                                            source: VPNScenario.laptop, destination: VPNScenario.app1, reply: true,
+                                                            identifier: 9, sequence: 1)),
+        ])
+        var traced: [String] = []
+        let report = try VPNExample.replay(into: dir + "/out", extra: [("cloud/app-1", later), ("office/laptop", reply)],
+                                           trace: 1000) { traced.append($0) }
+        let json = try String(contentsOfFile: dir + "/out/report.json", encoding: .utf8)
+        #expect(json.contains("\"rekeys\": 1"), "\(json)")
+        #expect(traced.contains { $0.contains("timers, just before this packet: sent 1 handshake initiation") })
+        let tunnel = VPNExample.tunnelDatagrams(try readPcap(dir + "/out/internet.pcap"))
+        #expect(tunnel.filter { $0.type == 1 }.count == 2)
+        let atLaptop = try readPcap(dir + "/out/office/laptop.pcap").filter { $0.bytes[23] == IPProtocol.icmp && $0.bytes.u16(38) == 9 }
+        #expect(atLaptop.count == 2)
+        #expect(report.counters.drops(.vpnKeyExpired) == 0)
+    }
+
     @Test func tsharkDissectsTheTunnelAndDecryptsItWithTheKeyLog() throws {
         guard let tshark = tool("tshark") else {
             print("skipping the tshark cross-check: tshark is not installed")

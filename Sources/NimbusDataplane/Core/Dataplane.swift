@@ -61,7 +61,7 @@ public struct Dataplane: ~Copyable {
         let tunnels = vpn.isEnabled
         for i in 0..<n {
             if tunnels {
-                vpn.beforePacket(&batch, i)
+                vpn.beforePacket(&batch, i, &context)
                 if batch.meta[i].verdict != .pending { continue }
                 vpn.inbound(&batch, i, &context)
             }

@@ -56,6 +56,9 @@ public enum TraceEvent: UInt8, Sendable {
     case vpnHeld
     /// vpn-out: split into b fragments to fit tunnel a's MTU.
     case vpnFragmented
+    /// vpn-in: tunnel a's timers fired as this packet arrived and sent, just before it, b >> 16 handshake
+    /// initiations (rekeys, retries) and b & 0xFFFF other messages (keepalives, released packets).
+    case vpnTimers
     /// network-acl: the subnet ACLs on the way allow it.
     case aclAllowed
     /// conntrack: a packet of a tracked flow; a = flow state, b = 1 when from the originator.

@@ -73,11 +73,15 @@ public struct VPNStage {
 
     /// Runs the tunnels' timers up to packet `i`'s capture time; what they send leaves just before it.
     @inline(__always)
-    public mutating func beforePacket(_ batch: inout PacketBatch, _ i: Int) {
+    public mutating func beforePacket(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
         let now = batch.meta[i].timestamp
         for t in tunnels.indices {
             let due = tunnels[t].wg.tick(now: now)
-            if !due.isEmpty { tunnels[t].outbox += due }
+            if !due.isEmpty {
+                tunnels[t].outbox += due
+                let handshakes = due.filter { $0.kind == .initiation }.count
+                ctx.trace.record(i, .vpnIn, .vpnTimers, UInt32(t), UInt32(handshakes << 16 | (due.count - handshakes)))
+            }
             if !tunnels[t].outbox.isEmpty { drain(t, &batch, before: i) }
         }
     }
@@ -311,6 +315,8 @@ public struct VPNStage {
     private mutating func sendFragmentationNeeded(_ batch: inout PacketBatch, _ i: Int, mtu: Int,
                                                   _ ctx: inout StageContext) {
         let inPort = batch.meta[i].inPort
+        // Only an instance gets the answer; a packet relayed from another tunnel would need it sealed.
+        guard inPort != DataplaneConfig.internetPort else { return }
         guard let g = ICMPError.send(&batch, about: i, type: ICMPHeader.destinationUnreachable, code: 4,
                                      rest: UInt32(mtu), from: portGateways[Int(inPort)], routerMAC: routerMAC,
                                      to: portMACs[Int(inPort)], identification: icmpIdentification &+ 1)

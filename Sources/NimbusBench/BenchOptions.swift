@@ -8,11 +8,30 @@ public enum BenchScenario: String, Sendable, CaseIterable {
     case route
     /// The topology as written: network ACLs, stateful security groups and connection tracking.
     case sg
-    case nat, lb, vpn, mixed
+    /// Private instances out to internet servers through the NAT gateway (source translation), the
+    /// replies back to the public address and port it chose; the topology's security groups stay on.
+    case nat
+    /// Internet clients to a load balancer's VIP, replies from the target each flow landed on.
+    case lb
+    /// An instance's packets sealed into a WireGuard tunnel, the peer's opened (see `VPNBench`).
+    case vpn
+    /// `lb` and `nat` flows interleaved in the same batches, through one dataplane.
+    case mixed
 
     /// The scenarios this build can run; the others name stages that have not landed yet.
-    public static let available: [BenchScenario] = [.route, .sg, .vpn]
+    public static let available: [BenchScenario] = [.route, .sg, .nat, .lb, .vpn, .mixed]
     public var isAvailable: Bool { Self.available.contains(self) }
+
+    /// The kinds of flows the scenario sends, interleaved flow by flow (see `TrafficPlan.make`).
+    var kinds: [FlowKind] {
+        switch self {
+        case .route, .sg: [.direct]
+        case .nat: [.nat]
+        case .lb: [.lb]
+        case .mixed: [.lb, .nat]
+        case .vpn: []      // VPNBench builds its own traffic
+        }
+    }
 }
 
 /// The knobs of one `nimbus bench` run. See `docs/performance.md` for what each figure means.

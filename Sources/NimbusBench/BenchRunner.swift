@@ -36,10 +36,34 @@ public struct BenchResult: Sendable {
     /// sized to the flows, and the flows' state), per flow.
     public var bytesPerFlow: Double
     public var residentDelta: Int
-    /// Ingress rules of the server's groups (the ones a first packet is classified against).
-    public var ingressRules: Int
+    /// Ingress rules of the groups of the first instance receiving first packets (the rules a first
+    /// packet is classified against there); nil when none does (NAT traffic goes to the internet).
+    public var ingressRules: (port: String, count: Int)?
+    /// Egress rules of the first NAT sender's groups (count nil: all egress allowed); nil without NAT.
+    public var egressRules: (port: String, count: Int?)?
+    /// Connection tracking and security groups on (every scenario but `route`).
+    public var securityGroups: Bool
+    /// Heap allocations per packet in an untimed pass over each phase's traffic; nil when they
+    /// cannot be counted here.
+    public var allocations: (established: Double, newFlows: Double)?
+    /// Built with optimization. Unoptimized (debug) builds run unspecialized generic code whose
+    /// coroutine frames are allocated on the heap, so only an optimized build's allocation counts tell
+    /// what the dataplane itself allocates.
+    public var optimized: Bool
+    /// What opening the established flows left in the dataplanes (all workers).
+    public var state: OpenedState
     public var cpus: Int
     public var cpuModel: String
+}
+
+/// The state the established flows hold, summed over the workers' dataplanes.
+public struct OpenedState: Sendable {
+    /// Flows the connection tracker holds (0 without it).
+    public var flows: Int
+    public var natMappings: Int
+    public var lbFlows: Int
+    /// Load-balanced flows per target instance.
+    public var lbTargets: [(name: String, flows: Int)]
 }
 
 /// Runs `nimbus bench`: finds the traffic, starts the workers, gathers their figures.
@@ -47,19 +71,27 @@ public enum BenchRunner {
     public static func run(config: DataplaneConfig, options: BenchOptions) throws(BenchError) -> BenchResult {
         if let problem = options.problem() { throw BenchError(problem, badInput: true) }
         let scenarioConfig = config.forScenario(options.scenario)
-        // The sg plan first, so that `route` carries the very packets `sg` does and the two compare.
-        guard let plan = TrafficPlan.find(config: config) ?? TrafficPlan.find(config: scenarioConfig) else {
-            throw BenchError("no traffic to send: no instance of \(config.name) admits TCP or UDP from the internet "
-                             + "or from another instance (see its security groups)", badInput: true)
+        // The plan is found on the topology as written, so that `route` carries the very packets `sg`
+        // does and the two compare (`route` falls back to what routing alone carries).
+        var found = TrafficPlan.make(options.scenario, config: config)
+        if options.scenario == .route, case .failure = found { found = TrafficPlan.make(.route, config: scenarioConfig) }
+        let plan: TrafficPlan
+        switch found {
+        case .success(let p): plan = p
+        case .failure(let e): throw e
         }
         guard options.flows <= plan.maximumFlows else {
             throw BenchError("--flows \(options.flows): traffic \(plan) has room for at most \(plan.maximumFlows) "
                              + "distinct flows", badInput: true)
         }
-        let runConfig = plan.addingRules(options.extraRules, to: scenarioConfig)
-        let newFlowsPerRun = max(options.threads, min(options.packets ?? options.newFlowsPerRun, plan.maximumFlows))
+        guard let runConfig = plan.addingRules(options.extraRules, to: scenarioConfig) else {
+            throw BenchError("--extra-rules: no instance receives the first packets of the \(options.scenario.rawValue) "
+                             + "traffic (it goes to the internet)", badInput: true)
+        }
+        let newFlowsPerRun = max(options.threads, min(options.packets ?? options.newFlowsPerRun, plan.maximumNewFlows))
 
         SystemInfo.keepFreedMemoryMapped()
+        _ = AllocationCounter.isAvailable  // installs the counting hook before any worker starts
         let shared = SharedState(threads: options.threads)
         let cpus = SystemInfo.onlineCPUs
         let reports = (0..<options.threads).map { _ in WorkerReport() }
@@ -83,8 +115,34 @@ public enum BenchRunner {
             newFlowsPerRun: reports.reduce(0) { $0 + $1.newFlowsPerRun },
             newFlowRunsPerRepetition: reports.first?.newFlowRunsPerRepetition ?? 0,
             bytesPerFlow: Double(residentDelta) / Double(options.flows), residentDelta: residentDelta,
-            ingressRules: runConfig.firewall == nil ? 0 : plan.ingressRuleCount(runConfig),
+            ingressRules: plan.ingressRules(runConfig), egressRules: plan.egressRules(runConfig),
+            securityGroups: runConfig.firewall != nil,
+            allocations: allocations(shared, reports), optimized: !_isDebugAssertConfiguration(),
+            state: OpenedState(
+                flows: reports.reduce(0) { $0 + $1.trackedFlows }, natMappings: reports.reduce(0) { $0 + $1.natMappings },
+                lbFlows: reports.reduce(0) { $0 + $1.lbFlows },
+                lbTargets: mergeTargets(reports.map(\.lbTargets))),
             cpus: cpus, cpuModel: SystemInfo.cpuModel)
+    }
+
+    /// Heap allocations per packet in each phase's counting pass (all workers), or nil where the
+    /// allocations cannot be counted.
+    static func allocations(_ shared: SharedState, _ reports: [WorkerReport]) -> (established: Double, newFlows: Double)? {
+        guard AllocationCounter.isAvailable else { return nil }
+        let e = reports.reduce(0) { $0 + $1.establishedCountedPackets }
+        let n = reports.reduce(0) { $0 + $1.newFlowCountedPackets }
+        return (Double(shared.allocations[0]) / Double(max(1, e)), Double(shared.allocations[1]) / Double(max(1, n)))
+    }
+
+    /// Load-balanced flows per target over all workers, in the order the first worker lists them.
+    static func mergeTargets(_ lists: [[(name: String, flows: Int)]]) -> [(name: String, flows: Int)] {
+        var out: [(name: String, flows: Int)] = []
+        for list in lists {
+            for (name, flows) in list {
+                if let i = out.firstIndex(where: { $0.name == name }) { out[i].flows += flows } else { out.append((name, flows)) }
+            }
+        }
+        return out
     }
 
     /// Aggregates workers: per repetition, all packets over the slowest worker's timed seconds.

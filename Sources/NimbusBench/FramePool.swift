@@ -16,6 +16,9 @@ struct FramePool: ~Copyable {
         self.count = count
         base = .allocate(byteCount: max(1, stride * count), alignment: 64)
         ports = .allocate(capacity: max(1, count))
+        // Zeroed, so that the pool is resident from the start even where frames are written later.
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: max(1, stride * count))
+        ports.initialize(repeating: 0, count: max(1, count))
     }
 
     deinit {

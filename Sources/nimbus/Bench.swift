@@ -9,16 +9,18 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure throughput (Mpps, Gbit/s, ns per packet) of a topology on synthetic traffic.",
         discussion: """
-            Established-flow and new-flow traffic is built in memory from the topology (clients on the \
-            internet, or on another instance, to a service an instance's security groups admit) and pushed \
-            through share-nothing dataplanes, one per thread. Figures are medians of repeated runs; see \
-            docs/performance.md.
+            Established-flow and new-flow traffic is built in memory from the topology and pushed through \
+            share-nothing dataplanes, one per thread. route/sg: clients on the internet (or another \
+            instance) to a service an instance's security groups admit; nat: private instances out through \
+            the NAT gateway to internet servers; lb: internet clients to a load balancer's VIP; mixed: lb and \
+            nat flows interleaved; vpn: sealing into and opening out of a WireGuard tunnel, next to \
+            swift-crypto alone. Figures are medians of repeated runs; see docs/performance.md.
             """)
 
     @Argument(help: "The topology file (YAML).")
     var topology: String
 
-    @Option(help: ArgumentHelp("route (routing only) or sg (security groups and connection tracking).", valueName: "NAME"))
+    @Option(help: ArgumentHelp("route (routing only), sg (security groups and connection tracking), nat (through the NAT gateway), lb (through a load balancer), mixed (lb and nat flows together) or vpn (through a WireGuard tunnel).", valueName: "NAME"))
     var scenario: String = "sg"
 
     @Option(help: ArgumentHelp("Established flows, over all threads.", valueName: "N"))

@@ -61,8 +61,8 @@ import Testing
     @Test func badArgumentsGiveOneLineAndStatusTwo() throws {
         let topo = Repo.path("Topologies/security-groups.yaml")
         let cases: [([String], String)] = [
-            (["bench", topo, "--scenario", "nat"], "scenario nat is not available yet"),
-            (["bench", topo, "--scenario", "vpn"], "scenario vpn is not available yet"),
+            (["bench", topo, "--scenario", "nat"], "scenario nat needs a nat-private network"),
+            (["bench", topo, "--scenario", "vpn"], "no tunnel to measure"),
             (["bench", topo, "--scenario", "bogus"], "unknown scenario"),
             (["bench", topo, "--size", "10"], "--size 10"),
             (["bench", topo, "--size", "9000"], "--size 9000"),

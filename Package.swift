@@ -32,12 +32,14 @@ let package = Package(
             pkgConfig: "libnl-route-3.0",
             providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]
         ),
+        // Compiler builtins for the hot path (prefetch), as inline C.
+        .target(name: "CNimbusShims"),
         // Typed, zero-copy views over packet bytes; addresses; checksums. No dependencies.
         .target(name: "NimbusWire"),
         // Reading captures through libpcap; writing pcap and pcapng.
         .target(name: "NimbusPcap", dependencies: ["CPcap", "NimbusWire"]),
         // Packet batches, the stage pipeline, flow tables, stages, counters, clock and timers.
-        .target(name: "NimbusDataplane", dependencies: ["NimbusWire", "NimbusVPN"]),
+        .target(name: "NimbusDataplane", dependencies: ["NimbusWire", "NimbusVPN", "CNimbusShims"]),
         // YAML topology files -> validated model -> compiled dataplane configuration.
         .target(
             name: "NimbusTopology",

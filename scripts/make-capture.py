@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Writes a synthetic Ethernet pcap for replay throughput runs: N packets from the internet to the
-instances of Topologies/public-ip.yaml (TCP and UDP over many source ports, valid checksums).
+"""Writes a synthetic Ethernet pcap for replay throughput runs, valid checksums:
+- public-ip (default): N UDP packets from the internet to the instances of Topologies/public-ip.yaml
+  (replay with --in internet=OUT.pcap);
+- nat-private: N UDP packets from app-1 of Topologies/nat-private.yaml to internet hosts, over 512
+  source ports, so every one goes through the NAT gateway (replay with --in app-1=OUT.pcap).
 
-usage: scripts/make-capture.py OUT.pcap [N] [SIZE]
+usage: scripts/make-capture.py OUT.pcap [N] [SIZE] [public-ip|nat-private]
 """
 import struct, sys
 
@@ -18,10 +21,17 @@ def main():
     out = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
     size = int(sys.argv[3]) if len(sys.argv) > 3 else 64
+    kind = sys.argv[4] if len(sys.argv) > 4 else "public-ip"
     router = bytes.fromhex("020000000001")
     upstream = bytes.fromhex("02000000fffe")
     client = bytes([198, 51, 100, 20])
     targets = [bytes([203, 0, 113, 10]), bytes([203, 0, 113, 11]), bytes([203, 0, 113, 70])]
+    if kind == "nat-private":
+        upstream = bytes.fromhex("02000a00010a")      # app-1's MAC (derived from 10.0.1.10)
+        client = bytes([10, 0, 1, 10])
+        targets = [bytes([198, 51, 100, 20]), bytes([198, 51, 100, 21]), bytes([192, 0, 2, 53])]
+    elif kind != "public-ip":
+        sys.exit("make-capture.py: kind must be public-ip or nat-private")
     payload_len = max(0, size - 14 - 20 - 8)
     # A few hundred distinct frames, repeated: the dataplane sees many flows, Python stays fast.
     templates = []

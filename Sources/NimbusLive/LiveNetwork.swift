@@ -183,8 +183,13 @@ public enum LiveNetwork {
     /// Runs `argv` inside the namespace of instance (or internet host) `name`, replacing this process.
     /// Returns only on failure.
     public static func exec(name: String, argv: [String]) -> LiveError {
-        guard let ns = findNamespace(name) else {
-            return LiveError("no running instance or internet host named '\(name)' (is `nimbus up` running?)")
+        let found = findNamespaces(name)
+        guard found.count == 1, let ns = found.first?.namespace else {
+            if found.isEmpty {
+                return LiveError("no running instance or internet host named '\(name)' (is `nimbus up` running?)")
+            }
+            let sites = found.map(\.site).sorted().joined(separator: ", ")
+            return LiveError("'\(name)' runs in several sites (\(sites)): name it SITE/\(name)")
         }
         let fd = Glibc.open(NetworkNamespace.path(ns), O_RDONLY | O_CLOEXEC)
         guard fd >= 0, nimbus_setns_net(fd) == 0 else { return LiveError("enter \(ns): \(errnoText())") }
@@ -198,10 +203,10 @@ public enum LiveNetwork {
     }
 
     /// The namespace of `name` among running sites: an instance, `internet`, or any internet host name.
-    static func findNamespace(_ name: String) -> String? {
-        guard let dir = opendir(LivePlan.stateDirectory) else { return nil }
+    static func findNamespaces(_ name: String) -> [(site: String, namespace: String)] {
+        guard let dir = opendir(LivePlan.stateDirectory) else { return [] }
         defer { closedir(dir) }
-        var found: [String] = []
+        var found: [(site: String, namespace: String)] = []
         while let e = readdir(dir) {
             let f = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             guard f.hasSuffix(".state"), let text = readFile("\(LivePlan.stateDirectory)/\(f)") else { continue }
@@ -210,13 +215,14 @@ public enum LiveNetwork {
             for line in text.split(separator: "\n").dropFirst() {
                 let ns = String(line.split(separator: " ")[0])
                 if ns == LivePlan.namespace(site: site, name: name) || name == "\(site)/\(ns.dropFirst(4 + site.count))" {
-                    found.append(ns)
-                } else if ns == LivePlan.namespace(site: site, name: "internet") && hosts.contains(name) {
-                    found.append(ns)
+                    found.append((site, ns))
+                } else if ns == LivePlan.namespace(site: site, name: "internet")
+                            && (hosts.contains(name) || hosts.contains { name == "\(site)/\($0)" }) {
+                    found.append((site, ns))
                 }
             }
         }
-        return found.count == 1 ? found[0] : nil
+        return found
     }
 }
 

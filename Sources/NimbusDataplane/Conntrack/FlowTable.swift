@@ -1,3 +1,4 @@
+import CNimbusShims
 /// A connection's state in the flow table: one cache line, found through the table's slots by index,
 /// so its index is stable for timers while the slots move on deletion.
 public struct FlowEntry: Sendable {
@@ -71,6 +72,20 @@ public struct FlowTable: ~Copyable {
     }
 
     public var isFull: Bool { freeCount == 0 }
+
+    /// Starts loading the home slot of `key` into the cache (a later `find` then rarely waits on memory).
+    @inline(__always)
+    public func prefetchSlot(_ key: FlowKey) {
+        nimbus_prefetch(slots + (Int(truncatingIfNeeded: key.hash) & slotMask))
+    }
+
+    /// Starts loading the entry of `key` when its home slot (prefetched before) holds it.
+    @inline(__always)
+    public func prefetchEntry(_ key: FlowKey) {
+        let s = Int(truncatingIfNeeded: key.hash) & slotMask
+        let idx = slots[s].index
+        if idx != 0 && slots[s].key == key { nimbus_prefetch(entries + Int(idx - 1)) }
+    }
 
     /// The entry index of `key`, if tracked.
     @inline(__always)

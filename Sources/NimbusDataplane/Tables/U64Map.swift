@@ -1,3 +1,4 @@
+import CNimbusShims
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -33,6 +34,14 @@ public struct U64Map: ~Copyable {
         var x = key &* 0x9E37_79B9_7F4A_7C15
         x ^= x >> 31
         return Int(truncatingIfNeeded: x &* 0xBF58_476D_1CE4_E5B9 >> 20)
+    }
+
+    /// Starts loading the home slot of `key` (key and value) into the cache.
+    @inline(__always)
+    public func prefetch(_ key: UInt64) {
+        let s = U64Map.home(key) & mask
+        nimbus_prefetch(keys + s)
+        nimbus_prefetch(values + s)
     }
 
     @inline(__always)

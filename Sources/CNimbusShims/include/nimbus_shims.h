@@ -1,0 +1,10 @@
+// Compiler builtins the Swift standard library does not expose, for the dataplane's hot path.
+#ifndef NIMBUS_SHIMS_H
+#define NIMBUS_SHIMS_H
+
+/// Asks the CPU to start loading the cache line of `address` for reading (no fault if it is invalid):
+/// a batch computes every packet's table slot first and prefetches them all, so the lookups that follow
+/// find their lines already on the way (VPP's two-pass node pattern).
+static inline void nimbus_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
+
+#endif

@@ -58,7 +58,7 @@ extension BenchResult {
         if let r = ingressRules { parts.append("\(r.count) ingress rule" + (r.count == 1 ? "" : "s") + " on \(r.port)") }
         if let e = egressRules {
             parts.append(e.count.map { "\($0) egress rule" + ($0 == 1 ? "" : "s") + " on \(e.port)" }
-                         ?? "\(e.port) may send anywhere (no egress rules)")
+                         ?? "\(e.port): all egress allowed, no egress rules")
         }
         return "on, as the topology has them" + (parts.isEmpty ? "" : " (" + parts.joined(separator: "; ") + ")")
     }

@@ -47,6 +47,27 @@ import Testing
         #expect(out.allSatisfy { $0.bytes.ipv4ChecksumValid() && $0.bytes.l4ChecksumValid() })
     }
 
+    /// Client ports that differ only in bit 8 (1024 and 1280) are two flows, each with its own target and
+    /// its own replies (a flow-key layout once folded them into one).
+    @Test func portsDifferingInOneHighBitAreTwoFlows() {
+        // Three targets, so that a lost flow would show: re-balanced, its next packet would go to the third.
+        var h = StageHarness(Self.config(targets: 3))
+        let out = h.run([(0, Self.syn(Self.client(1), 1024)), (0, Self.syn(Self.client(1), 1280))])
+        #expect(out.map(\.port) == [1, 2])
+        let replies = h.run([1, 2].map { n in
+            (UInt16(n), FrameBuilder.tcpFrame(sourceMAC: MACAddress(value: 0x0200_0000_0000 + UInt64(n - 1)), destinationMAC: Self.routerMAC,
+                                              source: Self.target(n - 1), destination: Self.client(1), sourcePort: 8080,
+                                              destinationPort: n == 1 ? 1024 : 1280, flags: TCPHeader.syn | TCPHeader.ack))
+        })
+        #expect(replies.map(\.verdict) == [.forward, .forward])
+        #expect(replies.allSatisfy { $0.port == 0 && $0.bytes.ip(26) == Self.vip && $0.bytes.u16(34) == 80 })
+        #expect(replies.map { $0.bytes.u16(36) } == [1024, 1280])
+        // The clients' next packets follow their own flows.
+        let acks = h.run([(0, Self.syn(Self.client(1), 1024, flags: TCPHeader.ack)), (0, Self.syn(Self.client(1), 1280, flags: TCPHeader.ack))])
+        #expect(acks.map(\.port) == [1, 2])
+        #expect(acks.map { $0.bytes.ip(30) } == [Self.target(0), Self.target(1)])
+    }
+
     @Test func weightsOneToTwoGiveAThirdAndTwoThirdsSmoothly() {
         var h = StageHarness(Self.config(targets: 2, weights: [1, 2]))
         let out = h.run((0..<255).map { (0, Self.syn(Self.client(1), UInt16(1000 + $0))) })

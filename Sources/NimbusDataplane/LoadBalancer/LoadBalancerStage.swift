@@ -117,7 +117,9 @@ public struct LoadBalancerStage: ~Copyable {
 
     @inline(__always)
     static func flowKey(_ a: UInt32, _ pa: UInt16, _ b: UInt32, _ pb: UInt16, _ proto: UInt8, _ tag: UInt64) -> UInt64 {
-        let k = mix64(UInt64(a) << 32 | UInt64(b)) ^ mix64(UInt64(pa) << 32 | UInt64(pb) << 16 | UInt64(proto) | tag << 40)
+        // Ports in bits 16-47, protocol in 0-7, the tag above them all (a tag overlapping port A once made
+        // client ports 1024 and 1280 one flow).
+        let k = mix64(UInt64(a) << 32 | UInt64(b)) ^ mix64(UInt64(pa) << 32 | UInt64(pb) << 16 | UInt64(proto) | tag << 56)
         return k == 0 ? 1 : k
     }
 

@@ -33,10 +33,19 @@ public struct ConntrackStage: Stage, ~Copyable {
     /// True when a live flow has this key (NAT's address-and-port-dependent filtering asks).
     public func hasLiveFlow(_ key: FlowKey, now: UInt64) -> Bool {
         guard enabled else { return true }
-        guard let e = table.find(key) else { return false }
-        let entry = table.entries[e]
-        return now < entry.lastSeen + Self.timeout(entry.state, entry.key.protocolNumber)
+        return liveFlow(key, now: now) != nil
     }
+
+    /// The entry index of `key` when its flow is tracked and not idle past its timeout.
+    @inline(__always)
+    public func liveFlow(_ key: FlowKey, now: UInt64) -> Int? {
+        guard let e = table.find(key) else { return nil }
+        let entry = table.entries[e]
+        return now < entry.lastSeen + Self.timeout(entry.state, entry.key.protocolNumber) ? e : nil
+    }
+
+    /// Whether tracking is on (a NAT filter then asks it about flows).
+    public var isEnabled: Bool { enabled }
 
     // Linux conntrack's default timeouts, in nanoseconds.
     static let second: UInt64 = 1_000_000_000
@@ -170,7 +179,9 @@ public struct ConntrackStage: Stage, ~Copyable {
         }
         let (key, reversed) = FlowKey.canonical(protocol: proto, source: src, sourcePort: sport,
                                                 destination: dst, destinationPort: dport)
-        if let e = table.find(key) {
+        // The NAT may have found this very flow a moment ago (its filtering check): no second probe.
+        let hint = Int(m.flowHint) - 1
+        if let e = hint >= 0 && table.entries[hint].key == key ? hint : table.find(key) {
             let entry = table.entries[e]
             let alive = now < entry.lastSeen + Self.timeout(entry.state, proto)
             let isOriginal = reversed == entry.originIsB

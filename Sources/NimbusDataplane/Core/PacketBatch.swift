@@ -41,6 +41,9 @@ public struct PacketMeta: Sendable {
     public var fromTunnel: UInt8
     /// For a packet the router sent into a tunnel: that tunnel's index + 1 (0: not into a tunnel).
     public var toTunnel: UInt8
+    /// The flow-table entry (index + 1) a stage before conntrack already found for this packet (the NAT's
+    /// filtering check), so conntrack need not look it up again; 0: none.
+    public var flowHint: UInt32
     /// Set by the router: the hop crosses a router boundary, so TTL is decremented.
     public var routed: Bool
     /// The first fragment or an unfragmented datagram: the L4 header is present.
@@ -124,7 +127,7 @@ public struct PacketBatch: ~Copyable {
             offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
             allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: timestamp,
             inPort: port, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none, etherType: 0,
-            l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, before: PacketMeta.noChild, fromTunnel: 0, toTunnel: 0, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
+            l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, before: PacketMeta.noChild, fromTunnel: 0, toTunnel: 0, flowHint: 0, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
         arenaUsed = (end + 15) & ~15
         count += 1
         inputCount += 1
@@ -169,7 +172,7 @@ public struct PacketBatch: ~Copyable {
             offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
             allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: timestamp,
             inPort: 0, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none,
-            etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, before: PacketMeta.noChild, fromTunnel: 0, toTunnel: 0, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
+            etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, before: PacketMeta.noChild, fromTunnel: 0, toTunnel: 0, flowHint: 0, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
         arenaUsed = (end + 15) & ~15
         count += 1
         var head = leadHead
@@ -188,7 +191,7 @@ public struct PacketBatch: ~Copyable {
             offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
             allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: meta[parent].timestamp,
             inPort: meta[parent].inPort, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none,
-            etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, before: PacketMeta.noChild, fromTunnel: 0, toTunnel: 0, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
+            etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, before: PacketMeta.noChild, fromTunnel: 0, toTunnel: 0, flowHint: 0, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
         arenaUsed = (end + 15) & ~15
         count += 1
         return i

@@ -239,7 +239,10 @@ public struct NATStage: ~Copyable {
             let localPort = internalPort
             let (key, _) = FlowKey.canonical(protocol: proto, source: ip.u32(12), sourcePort: remotePort,
                                              destination: internalAddress, destinationPort: localPort)
-            guard conntrack.hasLiveFlow(key, now: now) else { return .natFiltered }
+            if conntrack.isEnabled {
+                guard let e = conntrack.liveFlow(key, now: now) else { return .natFiltered }
+                batch.meta[i].flowHint = UInt32(e + 1)
+            }
         }
         if ip.u16(6) & 0x2000 != 0 {
             fragments.record(ip.u32(12), ip.u32(16), proto, ip.u16(4), replacement: internalAddress, now: now)

@@ -242,17 +242,19 @@ public struct LoadBalancerStage: ~Copyable {
         let m = batch.meta[i]
         let f = Int(m.lbFlow) - 1
         var flow = flows[f]
-        let l = listeners[Int(flow.listener)]
+        // Field by field: a copy of the whole listener would retain and release its arrays per packet.
+        let l = Int(flow.listener)
+        let vip = listeners[l].vip, port = listeners[l].port
         let ip = batch.bytes(i).suffix(from: Int(m.l3Offset))
         let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
         flow.lastSeen = m.timestamp
         if flow.proto == IPProtocol.tcp { LoadBalancerStage.trackTCP(&flow, l4.u8(13), fromClient: false) }
         flows[f] = flow
-        let slot = l.slots[Int(flow.target)]
+        let slot = listeners[l].slots[Int(flow.target)]
         counters[slot].packets += 1
         counters[slot].bytes += UInt64(m.length)
-        rewrite(ip, l4, flow.proto, address: l.vip, port: l.port, destination: false)
-        ctx.trace.record(i, .loadBalancer, .lbReplied, l.vip, UInt32(l.port))
+        rewrite(ip, l4, flow.proto, address: vip, port: port, destination: false)
+        ctx.trace.record(i, .loadBalancer, .lbReplied, vip, UInt32(port))
     }
 
     // MARK: Choosing

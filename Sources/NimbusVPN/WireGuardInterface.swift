@@ -19,8 +19,9 @@ public struct WireGuardInterface {
     // MARK: Per-peer state
 
     struct Keypair {
-        var sendKey: SymmetricKey
-        var receiveKey: SymmetricKey
+        /// The session's transport keys, ready for sealing and opening in place (no allocation per packet).
+        var send: InPlaceChaChaPoly
+        var receive: InPlaceChaChaPoly
         var sendCounter: UInt64 = 0
         var replay = ReplayWindow()
         var localIndex: UInt32
@@ -326,13 +327,9 @@ public struct WireGuardInterface {
         let counter = peers[i].current!.sendCounter
         peers[i].current!.sendCounter += 1
         let kp = peers[i].current!
-        let plaintext = UnsafeRawBufferPointer(rebasing: buffer[16..<16 + padded])
-        // swift-crypto allocates here (context, ciphertext, tag, sealed box); we copy the result back.
-        // Transport data has no associated data; the overload without it skips a generic AAD path.
-        let box = try! ChaChaPoly.seal(plaintext, using: kp.sendKey, nonce: WireGuardAEAD.nonce(counter))
-        // Data's generic copyBytes walks regions byte by byte; one memcpy from its contiguous storage.
-        box.ciphertext.withUnsafeBytes { (buffer.baseAddress! + 16).copyMemory(from: $0.baseAddress!, byteCount: padded) }
-        box.tag.withUnsafeBytes { (buffer.baseAddress! + 16 + padded).copyMemory(from: $0.baseAddress!, byteCount: 16) }
+        // Sealed where it lies, the tag right behind it: no allocation, no copy.
+        kp.send.seal(UnsafeMutableRawBufferPointer(rebasing: buffer[16..<16 + padded]), counter: counter,
+                     tag: buffer.baseAddress! + 16 + padded)
         buffer[0] = WireGuardMessage.transportType; buffer[1] = 0; buffer[2] = 0; buffer[3] = 0
         buffer.storeBytes(of: kp.remoteIndex.littleEndian, toByteOffset: 4, as: UInt32.self)
         buffer.storeBytes(of: counter.littleEndian, toByteOffset: 8, as: UInt64.self)
@@ -480,7 +477,8 @@ public struct WireGuardInterface {
         let cookie = peers[i].cookie.flatMap { now < peers[i].cookieReceived + WireGuardTimers.cookieRefreshTime ? $0 : nil }
         Noise.stampMacs(&response, mac1Key: peers[i].mac1Key, cookie: cookie)
         indices.insert(index, peer: i)
-        installKeypair(i, Keypair(sendKey: SymmetricKey(data: sendKey), receiveKey: SymmetricKey(data: receiveKey),
+        installKeypair(i, Keypair(send: sendKey.withUnsafeBytes { InPlaceChaChaPoly(key: $0) },
+                                  receive: receiveKey.withUnsafeBytes { InPlaceChaChaPoly(key: $0) },
                                   localIndex: index, remoteIndex: consumed.senderIndex, created: now, isInitiator: false))
         timersSessionDerived(i, now)
         timersAnyAuthenticatedPacketSent(i)
@@ -501,7 +499,8 @@ public struct WireGuardInterface {
         peers[i].handshake = nil
         peers[i].handshakeIndex = nil
         peers[i].endpoint = source
-        installKeypair(i, Keypair(sendKey: SymmetricKey(data: sendKey), receiveKey: SymmetricKey(data: receiveKey),
+        installKeypair(i, Keypair(send: sendKey.withUnsafeBytes { InPlaceChaChaPoly(key: $0) },
+                                  receive: receiveKey.withUnsafeBytes { InPlaceChaChaPoly(key: $0) },
                                   localIndex: receiver, remoteIndex: remoteIndex, created: now, isInitiator: true))
         timersAnyAuthenticatedPacketTraversal(i, now)
         timersAnyAuthenticatedPacketReceived(i)
@@ -549,28 +548,27 @@ public struct WireGuardInterface {
         // The replay window is consulted after authentication, so a forged counter is an auth failure.
         guard counter < WireGuardTimers.rejectAfterMessages else { return drop(.replay) }
 
-        // Bytes 4..<16 become the 12-byte nonce (4 zero bytes ‖ counter) so that nonce ‖ ciphertext ‖ tag is
-        // one contiguous run for swift-crypto's combined sealed box; restored on every drop.
-        buf.storeBytes(of: UInt32(0), toByteOffset: 4, as: UInt32.self)
-        let combined = UnsafeRawBufferPointer(rebasing: buf[4..<buf.count])
-        // swift-crypto allocates here: the sealed box copies `combined`, and open returns new Data.
-        let plain: Data
-        do {
-            let box = try ChaChaPoly.SealedBox(combined: combined)
-            plain = try ChaChaPoly.open(box, using: kp.receiveKey)
-        } catch {
-            buf.storeBytes(of: receiver.littleEndian, toByteOffset: 4, as: UInt32.self)
+        // Opened in place: the tag is checked first, and a packet that fails it is left untouched.
+        let body = UnsafeMutableRawBufferPointer(rebasing: buf[WireGuardMessage.transportHeaderSize..<buf.count - WireGuardMessage.tagSize])
+        guard kp.receive.open(body, counter: counter, tag: buf.baseAddress! + buf.count - WireGuardMessage.tagSize) else {
             return drop(.authFailed)
+        }
+        /// Drops after authentication put the ciphertext back (the same keystream again), so that every
+        /// drop leaves the datagram as it came.
+        func restore() {
+            withUnsafeTemporaryAllocation(byteCount: 16, alignment: 16) { scratch in
+                kp.receive.seal(body, counter: counter, tag: scratch.baseAddress!)
+            }
         }
         // The inner length, from the IP header (the padding is not part of the packet).
         var innerLength = 0
-        if !plain.isEmpty {
-            let version = plain[plain.startIndex] >> 4
-            if version == 4 && plain.count >= 20 {
-                innerLength = Int(plain[plain.startIndex + 2]) << 8 | Int(plain[plain.startIndex + 3])
+        if !body.isEmpty {
+            let version = body[0] >> 4
+            if version == 4 && body.count >= 20 {
+                innerLength = Int(body[2]) << 8 | Int(body[3])
                 if innerLength < 20 { innerLength = Int.max }
-            } else if version == 6 && plain.count >= 40 {
-                innerLength = 40 + (Int(plain[plain.startIndex + 4]) << 8 | Int(plain[plain.startIndex + 5]))
+            } else if version == 6 && body.count >= 40 {
+                innerLength = 40 + (Int(body[4]) << 8 | Int(body[5]))
             } else {
                 innerLength = Int.max
             }
@@ -583,7 +581,7 @@ public struct WireGuardInterface {
         default: accepted = peers[i].next!.replay.accept(counter)
         }
         guard accepted else {
-            buf.storeBytes(of: receiver.littleEndian, toByteOffset: 4, as: UInt32.self)
+            restore()
             return drop(.replay)
         }
         if s == 2 {
@@ -604,19 +602,16 @@ public struct WireGuardInterface {
         }
         timersAnyAuthenticatedPacketTraversal(i, now)
         timersAnyAuthenticatedPacketReceived(i)
-        if plain.isEmpty {
+        if body.isEmpty {
             stats.keepalivesReceived += 1
-            buf.storeBytes(of: receiver.littleEndian, toByteOffset: 4, as: UInt32.self)
             return .keepalive(peer: i)
         }
         timersDataReceived(i, now)
-        guard innerLength <= plain.count else {
-            buf.storeBytes(of: receiver.littleEndian, toByteOffset: 4, as: UInt32.self)
+        guard innerLength <= body.count else {
+            restore()
             return drop(.malformedInner)
         }
         let start = WireGuardMessage.transportHeaderSize
-        plain.withUnsafeBytes { (buf.baseAddress! + start).copyMemory(from: $0.baseAddress!, byteCount: innerLength) }
-        buf.storeBytes(of: receiver.littleEndian, toByteOffset: 4, as: UInt32.self)
         stats.transportReceived += 1
         return .transport(peer: i, plaintext: start..<start + innerLength)
     }

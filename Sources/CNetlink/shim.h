@@ -27,6 +27,13 @@
 // Declared by <sched.h> only under _GNU_SOURCE, which the Swift Glibc module is not built with.
 extern int unshare(int flags);
 extern int setns(int fd, int nstype);
+// sendmmsg and struct mmsghdr, likewise _GNU_SOURCE only.
+#include <sys/socket.h>
+struct nimbus_mmsghdr { struct msghdr msg_hdr; unsigned int msg_len; };
+extern int sendmmsg(int fd, struct mmsghdr *vmessages, unsigned int vlen, int flags);
+static inline int nimbus_sendmmsg(int fd, struct nimbus_mmsghdr *m, unsigned int n, int flags) {
+    return sendmmsg(fd, (struct mmsghdr *)m, n, flags);
+}
 
 // Swift cannot call variadic or macro-defined helpers; small inline wrappers do it.
 static inline int nimbus_gettid(void) { return (int)syscall(SYS_gettid); }

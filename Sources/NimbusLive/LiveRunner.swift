@@ -70,6 +70,8 @@ public enum LiveRunner {
                 dataplane.process(&batch)
                 batch.emissionOrder(into: &order)
                 for i in order { emit(batch, i, ports, &writers) }
+                // One sendmmsg per port per batch: the frames still lie in the batch until now.
+                for p in ports { p.flush() }
                 batch.reset()
             }
             // Timers run even when nothing arrives: handshake retransmissions, keepalives.
@@ -77,6 +79,7 @@ public enum LiveRunner {
             if batch.count > 0 {
                 batch.emissionOrder(into: &order)
                 for i in order { emit(batch, i, ports, &writers) }
+                for p in ports { p.flush() }
                 batch.reset()
             }
             if now - lastStatus >= 1_000_000_000 {
@@ -110,7 +113,7 @@ public enum LiveRunner {
         guard m.verdict == .forward else { return }
         let frame = batch.bytes(i)
         let bytes = UnsafeRawBufferPointer(start: frame.base, count: frame.count)
-        ports[Int(m.outPort)].send(bytes)
+        ports[Int(m.outPort)].enqueue(bytes)
         try? writers[Int(m.outPort)]?.write(timestamp: m.timestamp, bytes: bytes)
     }
 

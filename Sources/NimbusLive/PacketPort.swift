@@ -19,6 +19,11 @@ final class PacketPort {
     private var packetInBlock = 0
     private var offsetInBlock = 0
     private(set) var sendErrors: UInt64 = 0
+    /// Frames queued by `enqueue` (pointers into the current batch), sent by `flush` with one sendmmsg.
+    private static let sendCapacity = 512
+    private let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: PacketPort.sendCapacity)
+    private let messages = UnsafeMutablePointer<nimbus_mmsghdr>.allocate(capacity: PacketPort.sendCapacity)
+    private var queued = 0
 
     init(interface: String, port: UInt16) throws(LiveError) {
         name = interface
@@ -68,9 +73,15 @@ final class PacketPort {
         mr.mr_ifindex = index
         mr.mr_type = UInt16(PACKET_MR_PROMISC)
         _ = setsockopt(s, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, socklen_t(MemoryLayout<packet_mreq>.size))
+        for k in 0..<PacketPort.sendCapacity {
+            messages[k] = nimbus_mmsghdr()
+            messages[k].msg_hdr.msg_iov = iovecs + k
+            messages[k].msg_hdr.msg_iovlen = 1
+        }
     }
 
     deinit {
+        iovecs.deallocate(); messages.deallocate()
         munmap(ring, blockSize * blockCount)
         close(fd)
     }
@@ -101,11 +112,24 @@ final class PacketPort {
         }
     }
 
-    /// Sends one frame; a full socket buffer drops it (counted).
-    func send(_ frame: UnsafeRawBufferPointer) {
-        let rc = Glibc.send(fd, frame.baseAddress, frame.count, Int32(MSG_DONTWAIT))
-        if rc < 0 { sendErrors += 1 }
+    /// Queues one frame for `flush`; the bytes must stay put until then.
+    @inline(__always)
+    func enqueue(_ frame: UnsafeRawBufferPointer) {
+        if queued == PacketPort.sendCapacity { flush() }
+        iovecs[queued] = iovec(iov_base: UnsafeMutableRawPointer(mutating: frame.baseAddress), iov_len: frame.count)
+        queued += 1
     }
+
+    /// Sends what `enqueue` queued, one sendmmsg for all; a frame the socket refuses is dropped (counted).
+    func flush() {
+        var done = 0
+        while done < queued {
+            let rc = nimbus_sendmmsg(fd, messages + done, UInt32(queued - done), Int32(MSG_DONTWAIT))
+            if rc < 0 { sendErrors += 1; done += 1 } else { done += Int(rc) }
+        }
+        queued = 0
+    }
+
 }
 
 /// Turns off the offloads that would hand a packet socket frames a plain router cannot forward: merged

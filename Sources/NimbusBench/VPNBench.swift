@@ -34,6 +34,9 @@ public enum VPNBench {
         public var open: Figure
         public var rawSeal: Figure
         public var rawOpen: Figure
+        /// Heap allocations per packet in an untimed counting pass of each phase (nil: not measurable here).
+        public var sealAllocations: Double?
+        public var openAllocations: Double?
         public var cpuModel: String
     }
 
@@ -156,6 +159,22 @@ public enum VPNBench {
             rawSealRates.append(Double(perRepetition) / Double(max(1, sealEnd - sealStart)) * 1e3)
             rawOpenRates.append(Double(perRepetition) / Double(max(1, openEnd - sealEnd)) * 1e3)
         }
+        // Untimed counting passes: heap allocations per packet through the whole pipeline.
+        var sealAllocations: Double? = nil, openAllocations: Double? = nil
+        if AllocationCounter.isAvailable {
+            var cursor = 0
+            AllocationCounter.start()
+            _ = Pump.run(&dataplane, &batch, sealPool, cursor: &cursor, batches: 16, timestamp: &now, histogram: &histogram)
+            sealAllocations = Double(AllocationCounter.stop()) / Double(16 * PacketBatch.inputCapacity)
+            let count = min(perRepetition, 16 * PacketBatch.inputCapacity)
+            for i in 0..<count {
+                let (_, d) = peer.send(plaintext: innerPacket(i, toInstance: true), toPeer: 0, now: now)
+                openPool.set(i, outer(d!.bytes), port: 0)
+            }
+            AllocationCounter.start()
+            _ = Pump.once(&dataplane, &batch, openPool, count: count, timestamp: &now, histogram: &histogram)
+            openAllocations = Double(AllocationCounter.stop()) / Double(count)
+        }
         guard dataplane.counters.ports[port].outPackets >= UInt64(perRepetition * options.repetitions) else {
             throw BenchError("the dataplane did not deliver the decrypted traffic to \(instance.name)", badInput: false)
         }
@@ -167,7 +186,8 @@ public enum VPNBench {
         }
         return Result(options: options, topologyName: config.name, tunnel: tunnel.name, instance: instance.name,
                       innerBytes: inner, seal: figure(sealRates), open: figure(openRates), rawSeal: figure(rawSealRates),
-                      rawOpen: figure(rawOpenRates), cpuModel: SystemInfo.cpuModel)
+                      rawOpen: figure(rawOpenRates), sealAllocations: sealAllocations, openAllocations: openAllocations,
+                      cpuModel: SystemInfo.cpuModel)
     }
 }
 
@@ -188,6 +208,9 @@ extension VPNBench.Result {
         lines.append("")
         lines.append("Gbit/s of inner packets; medians of \(options.repetitions) repetitions; the raw ChaCha20-Poly1305 rows "
                      + "ran in the same process between the phases")
+        if let s = sealAllocations, let o = openAllocations {
+            lines.append("heap allocations per packet (untimed counting pass): seal \(fixed(s, 3)), open \(fixed(o, 3))")
+        }
         lines.append("machine: \(cpuModel)")
         return lines.joined(separator: "\n") + "\n"
     }
@@ -203,6 +226,8 @@ extension VPNBench.Result {
             ("open", phase(open)), ("raw-seal", phase(rawSeal)), ("raw-open", phase(rawOpen)),
             ("seal-vs-raw", fixed(rawSeal.mpps > 0 ? seal.mpps / rawSeal.mpps : 0, 3)),
             ("open-vs-raw", fixed(rawOpen.mpps > 0 ? open.mpps / rawOpen.mpps : 0, 3)),
+            ("allocations-per-packet", object([("seal", sealAllocations.map { fixed($0, 3) } ?? "null"),
+                                               ("open", openAllocations.map { fixed($0, 3) } ?? "null")])),
             ("inner-bytes", "\(innerBytes)"), ("topology", quote(topologyName)), ("tunnel", quote(tunnel)),
             ("gbps-basis", quote("inner packets (what the tunnel carries)")),
             ("new-flows-basis", quote("the tunnel keeps no per-flow state: new flows cost what established ones do")),

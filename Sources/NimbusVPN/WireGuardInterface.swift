@@ -543,21 +543,24 @@ public struct WireGuardInterface {
         let receiver = UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
         let counter = UInt64(littleEndian: buf.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         guard let i = indices.lookup(receiver), let s = slot(i, receiver) else { return drop(.unknownIndex) }
-        let kp: Keypair = s == 0 ? peers[i].current! : s == 1 ? peers[i].previous! : peers[i].next!
-        guard now < kp.created + WireGuardTimers.rejectAfterTime else { return drop(.keyExpired) }
+        // Only the fields needed: holding a copy of the whole keypair would keep a second reference to its
+        // replay window, and accepting the counter below would then copy the window (an allocation).
+        let created = s == 0 ? peers[i].current!.created : s == 1 ? peers[i].previous!.created : peers[i].next!.created
+        let cipher = s == 0 ? peers[i].current!.receive : s == 1 ? peers[i].previous!.receive : peers[i].next!.receive
+        guard now < created + WireGuardTimers.rejectAfterTime else { return drop(.keyExpired) }
         // The replay window is consulted after authentication, so a forged counter is an auth failure.
         guard counter < WireGuardTimers.rejectAfterMessages else { return drop(.replay) }
 
         // Opened in place: the tag is checked first, and a packet that fails it is left untouched.
         let body = UnsafeMutableRawBufferPointer(rebasing: buf[WireGuardMessage.transportHeaderSize..<buf.count - WireGuardMessage.tagSize])
-        guard kp.receive.open(body, counter: counter, tag: buf.baseAddress! + buf.count - WireGuardMessage.tagSize) else {
+        guard cipher.open(body, counter: counter, tag: buf.baseAddress! + buf.count - WireGuardMessage.tagSize) else {
             return drop(.authFailed)
         }
         /// Drops after authentication put the ciphertext back (the same keystream again), so that every
         /// drop leaves the datagram as it came.
         func restore() {
             withUnsafeTemporaryAllocation(byteCount: 16, alignment: 16) { scratch in
-                kp.receive.seal(body, counter: counter, tag: scratch.baseAddress!)
+                cipher.seal(body, counter: counter, tag: scratch.baseAddress!)
             }
         }
         // The inner length, from the IP header (the padding is not part of the packet).

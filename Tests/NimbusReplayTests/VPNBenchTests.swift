@@ -17,6 +17,9 @@ import Testing
             #expect((phase["gbps"] as? Double ?? 0) > 0, "\(key)")
         }
         #expect((object["seal-vs-raw"] as? Double ?? 0) > 0)
+        // Counted in an untimed pass; 0 in a release build (a debug build's generic code allocates).
+        let allocations = try #require(object["allocations-per-packet"] as? [String: Any])
+        #expect(allocations.keys.sorted() == ["open", "seal"])
     }
 
     @Test func vpnScenarioNeedsATunnel() throws {

@@ -112,9 +112,10 @@ public struct Dataplane: ~Copyable {
         vpn.advanceClock(to: now)
     }
 
-    /// Runs the timers at `now` while no traffic flows (live mode calls it several times a second): flows
-    /// and mappings expire, and what the VPN's timers send (handshake retransmissions, keepalives) is
-    /// put into `batch`, decided and counted, ahead of any inputs. `batch` must not have been processed.
+    /// Runs the VPN's timers at `now` while no traffic flows (live mode calls it several times a second):
+    /// what they send (handshake retransmissions, keepalives) is put into `batch`, decided and counted,
+    /// ahead of any inputs. `batch` must not have been processed. (Flow and mapping expiry is
+    /// `advanceClock`.)
     public mutating func runTimers(now: UInt64, _ batch: inout PacketBatch) {
         guard vpn.isEnabled else { return }
         let first = batch.count

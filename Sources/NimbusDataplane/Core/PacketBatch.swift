@@ -163,6 +163,18 @@ public struct PacketBatch: ~Copyable {
     /// Allocates a packet generated with no input around it (what timers send while no traffic flows),
     /// stamped `timestamp`; it leaves before the batch's inputs. Nil when the batch is full.
     public mutating func generateLead(length: Int, timestamp: UInt64) -> Int? {
+        guard let i = allocateGenerated(length: length, timestamp: timestamp, inPort: 0) else { return nil }
+        var head = leadHead
+        link(i, after: &head)
+        leadHead = head
+        return i
+    }
+
+    private mutating func allocateGenerated(parent: Int, length: Int) -> Int? {
+        allocateGenerated(length: length, timestamp: meta[parent].timestamp, inPort: meta[parent].inPort)
+    }
+
+    private mutating func allocateGenerated(length: Int, timestamp: UInt64, inPort: UInt16) -> Int? {
         guard count < PacketBatch.metaCapacity,
               arenaUsed + PacketBatch.headroom + length + PacketBatch.tailroom <= arenaSize else { return nil }
         let i = count
@@ -171,26 +183,7 @@ public struct PacketBatch: ~Copyable {
         meta[i] = PacketMeta(
             offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
             allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: timestamp,
-            inPort: 0, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none,
-            etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, before: PacketMeta.noChild, fromTunnel: 0, toTunnel: 0, flowHint: 0, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
-        arenaUsed = (end + 15) & ~15
-        count += 1
-        var head = leadHead
-        link(i, after: &head)
-        leadHead = head
-        return i
-    }
-
-    private mutating func allocateGenerated(parent: Int, length: Int) -> Int? {
-        guard count < PacketBatch.metaCapacity,
-              arenaUsed + PacketBatch.headroom + length + PacketBatch.tailroom <= arenaSize else { return nil }
-        let i = count
-        let start = arenaUsed
-        let end = start + PacketBatch.headroom + length + PacketBatch.tailroom
-        meta[i] = PacketMeta(
-            offset: UInt32(start + PacketBatch.headroom), length: UInt32(length),
-            allocStart: UInt32(start), allocEnd: UInt32(end), timestamp: meta[parent].timestamp,
-            inPort: meta[parent].inPort, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none,
+            inPort: inPort, outPort: 0, verdict: .pending, ipProtocol: 0, drop: .none,
             etherType: 0, l3Offset: 0, l4Offset: 0, child: PacketMeta.noChild, before: PacketMeta.noChild, fromTunnel: 0, toTunnel: 0, flowHint: 0, routed: false, hasL4: false, snat: false, dnat: false, lbReply: false, lbFlow: 0)
         arenaUsed = (end + 15) & ~15
         count += 1

@@ -92,35 +92,3 @@ enum SystemInfo {
         #endif
     }
 }
-
-/// A reusable barrier for the workers (pthread_barrier_t, allocated once).
-final class Barrier: @unchecked Sendable {
-    private let b = UnsafeMutablePointer<pthread_barrier_t>.allocate(capacity: 1)
-    init(count: Int) { pthread_barrier_init(b, nil, UInt32(count)) }
-    deinit {
-        pthread_barrier_destroy(b)
-        b.deallocate()
-    }
-    func wait() { _ = pthread_barrier_wait(b) }
-}
-
-/// A thread running `body` once; `join` waits for it.
-final class WorkerThread: @unchecked Sendable {
-    private final class Box {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-    private var thread = pthread_t()
-
-    init(_ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        let rc = pthread_create(&thread, nil, { p in
-            let box = Unmanaged<Box>.fromOpaque(p!).takeRetainedValue()
-            box.body()
-            return nil
-        }, box)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-    }
-
-    func join() { pthread_join(thread, nil) }
-}

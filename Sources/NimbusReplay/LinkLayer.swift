@@ -55,9 +55,9 @@ public struct LinkLayerAdapter: Sendable {
         }
     }
 
-    /// The IPv4 destination of a record, when it carries IPv4 (Ethernet with at most one VLAN tag, or any
-    /// link type the adapter turns into Ethernet).
-    static func ipv4Destination(of record: UnsafeRawBufferPointer, linkType: LinkType) -> IPv4Address? {
+    /// The IPv4 datagram of a record (from its header to the end of the record), when it carries IPv4
+    /// (Ethernet with at most one VLAN tag, or any link type the adapter turns into Ethernet).
+    static func ipv4Packet(of record: UnsafeRawBufferPointer, linkType: LinkType) -> UnsafeRawBufferPointer? {
         let adapter = LinkLayerAdapter(sourceMAC: MACAddress(value: 0), routerMAC: MACAddress(value: 0))
         guard let h = adapter.header(of: record, linkType: linkType) else { return nil }
         var at: Int
@@ -75,8 +75,13 @@ public struct LinkLayerAdapter: Sendable {
             guard type == EtherType.ipv4 else { return nil }
         }
         guard record.count >= at + 20, record[at] >> 4 == 4 else { return nil }
-        return IPv4Address(value: UInt32(record[at + 16]) << 24 | UInt32(record[at + 17]) << 16
-                           | UInt32(record[at + 18]) << 8 | UInt32(record[at + 19]))
+        return UnsafeRawBufferPointer(rebasing: record[at...])
+    }
+
+    /// The IPv4 destination of a record, when it carries IPv4.
+    static func ipv4Destination(of record: UnsafeRawBufferPointer, linkType: LinkType) -> IPv4Address? {
+        guard let p = ipv4Packet(of: record, linkType: linkType) else { return nil }
+        return IPv4Address(value: UInt32(p[16]) << 24 | UInt32(p[17]) << 16 | UInt32(p[18]) << 8 | UInt32(p[19]))
     }
 
     /// What became of a record offered to a batch.

@@ -30,6 +30,10 @@ public struct ReplayOptions: Sendable {
     /// Target health changes, at capture-time offsets from the first packet (the topology's `events`), for
     /// a single-site replay (`Replay.run(config:…)`).
     public var events: [ReplayEvent] = []
+    /// Share-nothing workers per site (each with its own flow tables and share of the NAT ports); the
+    /// outputs are deterministic for a given count.
+    public var workers = 1
+    public static let maximumWorkers = 64
 
     public init(inputs: [(port: String, path: String)], outputDirectory: String) {
         self.inputs = inputs
@@ -99,11 +103,13 @@ struct InputStream {
     var head: CaptureRecord?
 }
 
-/// One site while it replays: its dataplane, its batch, and where its ports land among the outputs.
+/// One site while it replays: its workers (dataplane and batch each), and where its ports land among
+/// the outputs.
 final class SiteRuntime {
     let config: DataplaneConfig
-    var dataplane: Dataplane
-    var batch = PacketBatch()
+    let group: WorkerGroup
+    /// The inputs in the workers' batches, in arrival order: worker << 16 | index in its batch.
+    var arrivals: [UInt32] = []
     let events: [ReplayEvent]
     var nextEvent = 0
     /// The global port of each of the site's ports (its uplink is the shared `internet`, port 0).
@@ -112,10 +118,12 @@ final class SiteRuntime {
     /// Names as the report shows them: bare for one site, `SITE/NAME` for several.
     let prefix: String
 
-    init(site: ReplaySite, seed: UInt64, globalPort: [Int], globalNames: [String], prefix: String) {
+    init(site: ReplaySite, seed: UInt64, workers: Int, threaded: Bool, globalPort: [Int], globalNames: [String],
+         prefix: String) {
         config = site.config
         events = site.events
-        dataplane = Dataplane(config: site.config, seed: seed)
+        group = WorkerGroup(config: site.config, seed: seed, workers: workers, threaded: threaded)
+        arrivals.reserveCapacity(workers * PacketBatch.inputCapacity)
         self.globalPort = globalPort
         self.prefix = prefix
         formatter = TraceFormatter(portNames: globalPort.map { globalNames[$0] },
@@ -168,8 +176,15 @@ struct ReplayRun: ~Copyable {
             globalPorts.append(map)
         }
         let runtimes = specs.enumerated().map { k, spec in
-            SiteRuntime(site: spec, seed: options.seed, globalPort: globalPorts[k], globalNames: names,
+            // Several sites go packet by packet: waking threads for every packet would cost more than it saves.
+            SiteRuntime(site: spec, seed: options.seed, workers: options.workers, threaded: !multi,
+                        globalPort: globalPorts[k], globalNames: names,
                         prefix: multi ? spec.config.name + "/" : "")
+        }
+        for spec in specs {
+            for gw in spec.config.natGateways where Int(gw.ports.upperBound) - Int(gw.ports.lowerBound) + 1 < options.workers {
+                throw ReplayError("--workers \(options.workers): the NAT gateway of network '\(spec.config.networks[gw.network].name)' has only \(Int(gw.ports.upperBound) - Int(gw.ports.lowerBound) + 1) ports to share among them")
+            }
         }
         var inputs: [InputStream] = []
         var totalBytes = 0
@@ -242,8 +257,10 @@ struct ReplayRun: ~Copyable {
         writers = Array(repeating: nil, count: portNames.count)
         order.reserveCapacity(PacketBatch.metaCapacity)
         for site in sites {
-            site.dataplane.context.flowLog.enabled = flowLog != nil
-            site.dataplane.recordsHandshakeSecrets = keyLog != nil
+            for w in site.group.workers {
+                w.dataplane.context.flowLog.enabled = flowLog != nil
+                w.dataplane.recordsHandshakeSecrets = keyLog != nil
+            }
         }
     }
 
@@ -283,13 +300,17 @@ struct ReplayRun: ~Copyable {
             let site = sites[s]
             try applyEvents(site, upTo: ts, traceOutput: traceOutput)
             let port = UInt16(site.globalPort.firstIndex(of: inputs[k].port) ?? 0)
-            switch inputs[k].adapter.append(record.bytes, linkType: record.linkType, timestamp: ts, port: port, to: &site.batch) {
-            case .appended:
+            let w = site.group.count == 1 ? 0
+                : site.group.dispatch(ipv4: record.linkType.flatMap { LinkLayerAdapter.ipv4Packet(of: record.bytes, linkType: $0) })
+            switch inputs[k].adapter.append(record.bytes, linkType: record.linkType, timestamp: ts, port: port,
+                                            to: &site.group.workers[w].batch) {
+            case .appended(let i):
+                site.arrivals.append(UInt32(w) << 16 | UInt32(i))
                 try advance(k)
             case .rejected(let reason):
                 // Keep drops.pcapng in arrival order: finish the batch before recording this one.
                 try flush(site, traceOutput: traceOutput)
-                site.dataplane.countRejectedInput(port: port, bytes: record.bytes.count, reason: reason)
+                site.group.workers[0].dataplane.countRejectedInput(port: port, bytes: record.bytes.count, reason: reason)
                 let capped = UnsafeRawBufferPointer(rebasing: record.bytes.prefix(Int(PcapWriter.snaplen)))
                 do throws(CaptureError) {
                     try drops.write(interface: inputs[k].port, timestamp: ts, bytes: capped, comment: reason.name)
@@ -304,7 +325,7 @@ struct ReplayRun: ~Copyable {
             }
             // Several sites go packet by packet, so that what one sends reaches the others before anything
             // later happens: their outputs then depend only on earlier inputs, whatever follows.
-            if site.batch.isFull || isMultiSite { try flush(site, traceOutput: traceOutput) }
+            if site.group.anyBatchFull || isMultiSite { try flush(site, traceOutput: traceOutput) }
             progress?.update(bytes: record.bytes.count + 16, packets: 1)
         }
         for site in sites { try flush(site, traceOutput: traceOutput) }
@@ -312,26 +333,27 @@ struct ReplayRun: ~Copyable {
         for site in sites {
             // Let the timers catch up with the last packet's time, so what expired by then is counted (and
             // logged) as expired rather than open.
-            site.dataplane.advanceClock(to: lastTimestamp)
+            site.group.advanceClock(to: lastTimestamp)
             collectSiteLogs(site)
-            report.counters.merge(site.dataplane.counters, portMap: site.globalPort)
-            let flows = site.dataplane.flowStatistics
+            report.counters.merge(site.group.counters, portMap: site.globalPort)
+            let flows = site.group.flowStatistics
             report.flowsCreated += flows.created
             report.flowsExpired += flows.expired
             report.flowsPeak += UInt64(flows.peak)
-            let nat = site.dataplane.natStatistics
+            let nat = site.group.natStatistics
             report.natMappingsCreated += nat.created
             report.natPeak += UInt64(nat.peak)
             report.natExpired += nat.expired
-            let targets = site.dataplane.loadBalancerTargets
+            let targets = site.group.loadBalancerTargets
             report.loadBalancers += site.config.loadBalancers.enumerated().map { b, lb in
                 (site.prefix + lb.name, targets.filter { $0.lb == b }.map {
                     (portNames[site.globalPort[Int($0.port)]], "\($0.health)", $0.counters)
                 })
             }
-            report.vpnTunnels += site.dataplane.vpnStatistics.map { (site.prefix + $0.name, $0.stats, $0.peers) }
-            flowLog?.add(site.dataplane.openFlows())
+            report.vpnTunnels += site.group.vpnStatistics.map { (site.prefix + $0.name, $0.stats, $0.peers) }
+            flowLog?.add(site.group.openFlows())
         }
+        report.workers = options.workers
         report.seconds = monotonicSeconds() - start
         try commitOutputs()
     }
@@ -353,9 +375,11 @@ struct ReplayRun: ~Copyable {
         }
         let site = sites[t.site]
         try applyEvents(site, upTo: t.timestamp, traceOutput: traceOutput)
-        let appended = t.frame.withUnsafeBytes { site.batch.append($0, timestamp: t.timestamp, port: 0) }
-        if appended == nil {
-            site.dataplane.countRejectedInput(port: 0, bytes: t.frame.count, reason: .frameTooLarge)
+        let w = t.frame.withUnsafeBytes { site.group.dispatch(frame: $0) }
+        if let i = t.frame.withUnsafeBytes({ site.group.workers[w].batch.append($0, timestamp: t.timestamp, port: 0) }) {
+            site.arrivals.append(UInt32(w) << 16 | UInt32(i))
+        } else {
+            site.group.workers[0].dataplane.countRejectedInput(port: 0, bytes: t.frame.count, reason: .frameTooLarge)
         }
         try flush(site, traceOutput: traceOutput)
     }
@@ -368,7 +392,7 @@ struct ReplayRun: ~Copyable {
         while site.nextEvent < site.events.count && ts >= start &+ site.events[site.nextEvent].at {
             try flush(site, traceOutput: traceOutput)
             let e = site.events[site.nextEvent]
-            site.dataplane.setTargetHealth(loadBalancer: e.loadBalancer, port: e.port, e.health)
+            site.group.setTargetHealth(loadBalancer: e.loadBalancer, port: e.port, e.health)
             if traced < options.traceCount {
                 traceOutput("event at \(captureTime(start &+ e.at))s: load balancer \(site.prefix)\(site.config.loadBalancers[e.loadBalancer].name) target \(portNames[site.globalPort[Int(e.port)]]) is \(e.health)")
             }
@@ -393,57 +417,72 @@ struct ReplayRun: ~Copyable {
     }
 
     mutating func flush(_ site: SiteRuntime, traceOutput: (String) -> Void) throws(ReplayError) {
-        guard site.batch.inputCount > 0 else { return }
+        guard !site.arrivals.isEmpty else { return }
+        let workers = site.group.workers
         var summaries: [String] = []
-        let tracing = min(site.batch.inputCount, options.traceCount - traced)
+        let tracing = min(site.arrivals.count, options.traceCount - traced)
+        for w in workers { w.dataplane.context.trace.limit = 0 }
         if tracing > 0 {
-            for i in 0..<tracing { summaries.append(summarize(frame: site.batch.bytes(i))) }
+            for a in site.arrivals.prefix(tracing) {
+                let (w, i) = (Int(a >> 16), Int(a & 0xFFFF))
+                summaries.append(summarize(frame: workers[w].batch.bytes(i)))
+                // A worker's traced packets are the first ones of its batch.
+                workers[w].dataplane.context.trace.limit = max(workers[w].dataplane.context.trace.limit, i + 1)
+            }
         }
-        site.dataplane.context.trace.limit = max(0, tracing)
-        site.dataplane.process(&site.batch)
+        site.group.process()
         if tracing > 0 {
-            let records = site.dataplane.context.trace.records
-            var r = 0
-            for i in 0..<tracing {
+            for (n, a) in site.arrivals.prefix(tracing).enumerated() {
+                let (w, i) = (Int(a >> 16), Int(a & 0xFFFF))
                 traced += 1
-                let m = site.batch.meta[i]
-                var lines = ["packet \(traced) at \(captureTime(m.timestamp))s in \(site.formatter.portNames[Int(m.inPort)]), \(summaries[i])"]
-                while r < records.count && Int(records[r].packet) < i { r += 1 }
-                var j = r
-                while j < records.count {
-                    if Int(records[j].packet) == i { lines.append(site.formatter.line(records[j])) }
-                    j += 1
+                let m = workers[w].batch.meta[i]
+                var lines = ["packet \(traced) at \(captureTime(m.timestamp))s in \(site.formatter.portNames[Int(m.inPort)]), \(summaries[n])"]
+                for r in workers[w].dataplane.context.trace.records where Int(r.packet) == i {
+                    lines.append(site.formatter.line(r))
                 }
                 if m.verdict == .consumed { lines.append("  result      consumed by the dataplane") }
                 traceOutput(lines.joined(separator: "\n"))
             }
-            site.dataplane.context.trace.clear()
+            for w in workers { w.dataplane.context.trace.clear() }
         }
         do throws(CaptureError) {
-            site.batch.emissionOrder(into: &order)
-            for i in order { try emit(site, i) }
+            // Each worker's timer output first, then input by input in arrival order.
+            for (k, w) in workers.enumerated() {
+                order.removeAll(keepingCapacity: true)
+                w.batch.appendLeads(to: &order)
+                for i in order { try emit(site, k, i) }
+            }
+            for a in site.arrivals {
+                order.removeAll(keepingCapacity: true)
+                workers[Int(a >> 16)].batch.appendEmission(ofInput: Int(a & 0xFFFF), to: &order)
+                for i in order { try emit(site, Int(a >> 16), i) }
+            }
         } catch { throw ReplayError(error.message) }
         collectSiteLogs(site)
-        site.batch.reset()
+        site.group.resetBatches()
+        site.arrivals.removeAll(keepingCapacity: true)
     }
 
     /// Moves the site's ended flows and handshake secrets into the logs.
     mutating func collectSiteLogs(_ site: SiteRuntime) {
-        if flowLog != nil {
-            flowLog?.add(site.dataplane.context.flowLog.records)
-            site.dataplane.context.flowLog.clear()
-        }
-        if keyLog != nil {
-            for h in site.dataplane.takeHandshakeSecrets() {
-                keyLogText += WireGuardKeyLog.text(for: [h.secrets])
+        for w in site.group.workers {
+            if flowLog != nil {
+                flowLog?.add(w.dataplane.context.flowLog.records)
+                w.dataplane.context.flowLog.clear()
+            }
+            if keyLog != nil {
+                for h in w.dataplane.takeHandshakeSecrets() {
+                    keyLogText += WireGuardKeyLog.text(for: [h.secrets])
+                }
             }
         }
     }
 
-    mutating func emit(_ site: SiteRuntime, _ i: Int) throws(CaptureError) {
-        if flowLog != nil && site.batch.meta[i].verdict == .drop { flowLog?.reject(site.batch, i) }
-        let m = site.batch.meta[i]
-        let frame = site.batch.bytes(i)
+    mutating func emit(_ site: SiteRuntime, _ w: Int, _ i: Int) throws(CaptureError) {
+        let batch = site.group.workers[w]
+        if flowLog != nil && batch.batch.meta[i].verdict == .drop { flowLog?.reject(batch.batch, i) }
+        let m = batch.batch.meta[i]
+        let frame = batch.batch.bytes(i)
         let bytes = UnsafeRawBufferPointer(start: frame.base, count: frame.count)
         switch m.verdict {
         case .forward:

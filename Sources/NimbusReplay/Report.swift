@@ -15,6 +15,8 @@ public struct ReplayReport: Sendable {
     public var loadBalancers: [(name: String, targets: [(instance: String, health: String, counters: TargetCounters)])] = []
     /// Per VPN tunnel: WireGuard counters and each peer's state at the end.
     public var vpnTunnels: [(name: String, stats: WireGuardStats, peers: [(publicKey: WireGuardKey, status: WireGuardPeerStatus)])] = []
+    /// Workers per site.
+    public var workers = 1
     public var seconds: Double = 0
 
     public var mpps: Double { seconds > 0 ? Double(counters.packetsIn) / seconds / 1e6 : 0 }
@@ -61,6 +63,7 @@ public struct ReplayReport: Sendable {
             }.joined(separator: ",")
             s += "\n  },\n"
         }
+        s += "  \"workers\": \(workers),\n"
         s += "  \"seconds\": \(format(seconds, 6)),\n"
         s += "  \"mpps\": \(format(mpps, 3))\n"
         s += "}\n"

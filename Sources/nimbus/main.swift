@@ -64,6 +64,9 @@ struct Replay: ParsableCommand {
     @Option(help: ArgumentHelp("Print each stage's decision for the first N packets.", valueName: "N"))
     var trace: Int = 0
 
+    @Option(help: ArgumentHelp("Share-nothing workers per site (threads; flows spread by a symmetric hash, NAT ports split among them).", valueName: "N"))
+    var workers: Int = 1
+
     @Flag(help: "Do not draw a progress line on a terminal.")
     var noProgress = false
 
@@ -79,6 +82,9 @@ struct Replay: ParsableCommand {
             throw ValidationError("--in \(i): expected PORT=FILE")
         }
         guard trace >= 0 else { throw ValidationError("--trace \(trace): must be 0 or more") }
+        guard (1...ReplayOptions.maximumWorkers).contains(workers) else {
+            throw ValidationError("--workers \(workers): must be 1 to \(ReplayOptions.maximumWorkers)")
+        }
         guard !topologies.isEmpty else { throw ValidationError("give at least one topology file") }
     }
 
@@ -101,6 +107,7 @@ struct Replay: ParsableCommand {
         var options = ReplayOptions(inputs: pairs, outputDirectory: outputDirectory)
         options.seed = seed
         options.traceCount = trace
+        options.workers = workers
         options.showProgress = !noProgress
         options.flowLogPath = flowLog
         options.wireGuardKeyLogPath = wgKeylog

@@ -23,8 +23,20 @@ public struct Dataplane: ~Copyable {
     private var local: LocalStage
     private var egress: EgressStage
 
-    public init(config: DataplaneConfig, seed: UInt64 = 0) {
+    /// The worker this dataplane is among its site's share-nothing workers.
+    public let share: WorkerShare
+
+    /// A dataplane for `config`. One of several workers (`share`) gets an equal part of the flow-table
+    /// capacity and allocates NAT ports from its own share of each gateway's range; which packets it is
+    /// given is up to a `FlowDispatcher`. Every worker takes the same seed, so an instance is paired with
+    /// the same public address whichever worker translates it.
+    public init(config siteConfig: DataplaneConfig, seed: UInt64 = 0, share: WorkerShare = .single) {
+        var config = siteConfig
+        if share.count > 1, let maxFlows = config.firewall?.maxFlows {
+            config.firewall?.maxFlows = share.share(of: maxFlows)
+        }
         self.config = config
+        self.share = share
         counters = Counters(portCount: config.ports.count)
         context = StageContext(seed: seed)
         antiSpoof = AntiSpoofStage(config: config)
@@ -32,7 +44,7 @@ public struct Dataplane: ~Copyable {
         router = RouterStage(config: config)
         networkACL = NetworkACLStage(config: config)
         conntrack = ConntrackStage(firewall: config.firewall)
-        nat = NATStage(config: config, seed: seed)
+        nat = NATStage(config: config, seed: seed, share: share)
         loadBalancer = LoadBalancerStage(config: config)
         vpn = VPNStage(config: config, seed: seed)
         local = LocalStage(config: config)

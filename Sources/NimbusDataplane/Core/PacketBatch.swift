@@ -203,15 +203,24 @@ public struct PacketBatch: ~Copyable {
     /// array with capacity `metaCapacity` so this never allocates).
     public func emissionOrder(into order: inout [Int]) {
         order.removeAll(keepingCapacity: true)
+        appendLeads(to: &order)
+        for i in 0..<inputCount { appendEmission(ofInput: i, to: &order) }
+    }
+
+    /// Appends the packets generated with no input around them (`generateLead`), in the order they leave.
+    public func appendLeads(to order: inout [Int]) {
         var lead = leadHead
         while lead != PacketMeta.noChild { order.append(Int(lead)); lead = meta[Int(lead)].child }
-        for i in 0..<inputCount {
-            var k = meta[i].before
-            while k != PacketMeta.noChild { order.append(Int(k)); k = meta[Int(k)].child }
-            order.append(i)
-            k = meta[i].child
-            while k != PacketMeta.noChild { order.append(Int(k)); k = meta[Int(k)].child }
-        }
+    }
+
+    /// Appends input `i` with what was generated before it and in answer to it, in the order they leave.
+    /// (Several workers' batches are emitted this way, input by input in arrival order.)
+    public func appendEmission(ofInput i: Int, to order: inout [Int]) {
+        var k = meta[i].before
+        while k != PacketMeta.noChild { order.append(Int(k)); k = meta[Int(k)].child }
+        order.append(i)
+        k = meta[i].child
+        while k != PacketMeta.noChild { order.append(Int(k)); k = meta[Int(k)].child }
     }
 
     /// The bytes of packet `i`'s frame.

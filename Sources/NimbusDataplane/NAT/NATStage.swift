@@ -59,12 +59,15 @@ public struct NATStage: ~Copyable {
     private var used: [Int]
     private var fragments = FragmentTranslations()
     private let seed: UInt64
+    /// This worker's share of the site: it allocates ports only from its share of each range.
+    private let share: WorkerShare
     public private(set) var created: UInt64 = 0
     public private(set) var expired: UInt64 = 0
     public private(set) var live = 0
     public private(set) var peak = 0
 
-    public init(config: DataplaneConfig, seed: UInt64) {
+    public init(config: DataplaneConfig, seed: UInt64, share: WorkerShare = .single) {
+        self.share = share
         gateways = config.natGateways
         policies = config.natGateways.map {
             Policy(tcpEstablished: $0.tcpEstablished, tcpTransitory: $0.tcpTransitory, udp: $0.udp, icmp: $0.icmp,
@@ -428,20 +431,24 @@ public struct NATStage: ~Copyable {
         let usedSlot = Int(poolIndex) * 3 + (proto == IPProtocol.tcp ? 0 : proto == IPProtocol.udp ? 1 : 2)
         // The port range is for TCP and UDP; ICMP echo identifiers may use the whole 16-bit space, so
         // they are kept as they are whenever free (as Linux does).
+        // With several workers each allocates from its own share of the range (every n-th port), so a
+        // reply's port names its owner; the dispatcher sends an endpoint whose port is in the range to the
+        // worker owning that port, so keeping the instance's port works with any number of workers.
         let isICMP = proto == IPProtocol.icmp
         let lo = isICMP ? 0 : Int(gw.ports.lowerBound)
-        let size = isICMP ? 65536 : Int(gw.ports.upperBound) - lo + 1
-        guard used[usedSlot] < size else { return (nil, .natPortExhausted) }
+        let mine = share.ports(lo: lo, size: isICMP ? 65536 : Int(gw.ports.upperBound) - lo + 1)
+        guard used[usedSlot] < mine.ports else { return (nil, .natPortExhausted) }
         var port = Int(internalPort)
-        if port < lo || port >= lo + size || externalMap.find(natKey(proto, external, UInt16(port))) != nil {
-            var k = Int(mix(key ^ seed &* 0x9E37_79B9) % UInt64(size))
+        let keep = port >= mine.first && (port - mine.first) % mine.stride == 0 && (port - mine.first) / mine.stride < mine.ports
+        if !keep || externalMap.find(natKey(proto, external, UInt16(port))) != nil {
+            var k = Int(mix(key ^ seed &* 0x9E37_79B9) % UInt64(mine.ports))
             var tries = 0
-            while externalMap.find(natKey(proto, external, UInt16(lo + k))) != nil {
-                k = (k + 1) % size
+            while externalMap.find(natKey(proto, external, UInt16(mine.first + k * mine.stride))) != nil {
+                k = (k + 1) % mine.ports
                 tries += 1
-                if tries >= size { return (nil, .natPortExhausted) }
+                if tries >= mine.ports { return (nil, .natPortExhausted) }
             }
-            port = lo + k
+            port = mine.first + k * mine.stride
         }
         let externalKey = natKey(proto, external, UInt16(port))
         freeCount -= 1

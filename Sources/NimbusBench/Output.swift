@@ -32,6 +32,10 @@ extension BenchResult {
             lines.append("memory: \(fixed(bytesPerFlow, 0)) bytes per flow (resident memory added by opening \(o.flows) "
                      + "flow" + (o.flows == 1 ? "" : "s") + " in dataplanes whose flow tables are sized to them)")
         }
+        if o.threads > 1 {
+            lines.append("workers: established flows per worker " + flowsPerWorker.map(String.init).joined(separator: " / ")
+                         + "; placing a packet costs the dispatcher \(fixed(dispatchNanoseconds, 1)) ns (before the timed loop, as RSS would)")
+        }
         lines.append("new flows: \(newFlowsPerRun) per fresh dataplane, \(newFlowRunsPerRepetition) run"
                      + (newFlowRunsPerRepetition == 1 ? "" : "s") + " per repetition and worker")
         let timing = o.packets.map { "\($0) packets each" } ?? "at least \(fixed(o.minimumSeconds, 1)) s each"
@@ -132,6 +136,8 @@ extension BenchResult {
             ("gbps-basis", quote("on the wire: frame with FCS + 20 bytes of preamble, SFD and inter-frame gap")),
             ("ns-per-packet-basis", quote("per worker: threads x 1000 / mpps")),
             ("cpus", "\(cpus)"), ("cpu-model", quote(cpuModel)),
+            ("dispatch", object([("flows-per-worker", "[" + flowsPerWorker.map(String.init).joined(separator: ", ") + "]"),
+                                 ("ns-per-packet", fixed(dispatchNanoseconds, 1))])),
         ]) + "\n"
     }
 }

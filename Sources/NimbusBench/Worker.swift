@@ -89,10 +89,15 @@ final class SharedState: @unchecked Sendable {
     }
 }
 
-/// One share-nothing worker: its own dataplane, flow table, batch and frames; flows `index`,
-/// `index + threads`, ... of the run.
+/// One share-nothing worker: its own dataplane, flow table, batch and frames; the flows of the run that
+/// the site's `FlowDispatcher` gives it (as RSS and a NAT hand-off would), with its share of the NAT ports.
 struct Worker {
     let index: Int
+    /// The run-wide numbers of this worker's established flows, and of its first packets of new flows.
+    let flowIDs: [Int]
+    let newFlowIDs: [Int]
+    /// For checking that every reply would reach this worker.
+    let dispatcher: FlowDispatcher
     let plan: TrafficPlan
     let config: DataplaneConfig
     let options: BenchOptions
@@ -101,21 +106,22 @@ struct Worker {
     let report: WorkerReport
     let pinToCPU: Int?
 
-    /// How many of `total` items (dealt round-robin) fall to this worker.
-    func share(of total: Int) -> Int {
-        let t = shared.threads
-        return total > index ? (total - index + t - 1) / t : 0
+    /// The run-wide number of this worker's `local`-th established flow.
+    @inline(__always)
+    func global(_ local: Int) -> Int { flowIDs[local] }
+
+    /// A dataplane of this worker, its tables sized for `flows` flows of its own.
+    func makeDataplane(flows: Int) -> Dataplane {
+        Dataplane(config: config.withFlowCapacity(max(1, flows) * shared.threads),
+                  share: WorkerShare(index: index, count: shared.threads))
     }
 
-    /// The run-wide number of the `local`-th item dealt to this worker.
-    @inline(__always)
-    func global(_ local: Int) -> Int { index + local * shared.threads }
-
     func run() {
+        var dispatcher = self.dispatcher
         if let cpu = pinToCPU { SystemInfo.pinCurrentThread(to: cpu) }
         let barrier = shared.barrier
-        let flows = share(of: options.flows)
-        let newFlows = share(of: newFlowsPerRun)
+        let flows = flowIDs.count
+        let newFlows = newFlowIDs.count
         report.flows = flows
         report.newFlowsPerRun = newFlows
 
@@ -142,8 +148,8 @@ struct Worker {
         let firsts = FramePool(frameLength: options.frameLength, count: newFlows)
         var natFirsts = 0, lbFirsts = 0
         for j in 0..<newFlows {
-            let set = plan.set(of: global(j))
-            let t = plan.forward(global(j))
+            let set = plan.set(of: newFlowIDs[j])
+            let t = plan.forward(newFlowIDs[j])
             firsts.set(j, plan.frame(t, proto: set.proto, toServer: true, tcpFlags: set.firstFlags,
                                      payload: set.payload(forFrameLength: options.frameLength)),
                        port: t.port)
@@ -159,18 +165,23 @@ struct Worker {
         var batch = PacketBatch()
         var timestamp = BenchClock.baseTimestamp
         do {
-            var dataplane = Dataplane(config: config.withFlowCapacity(flows))
+            var dataplane = makeDataplane(flows: flows)
             open(&dataplane, &batch, flows: flows, replies: replies, timestamp: &timestamp)
             barrier.wait()
             if index == 0 { shared.rss[1] = SystemInfo.residentBytes() }
-            // The replies, addressed as the dataplane translated each flow's first packet.
+            // The replies, addressed as the dataplane translated each flow's first packet. Each must be one
+            // the dispatcher sends to this worker, which holds its flow (and NAT mapping).
+            var misplaced = 0
             for (position, item) in order.enumerated() where item & 1 == 1 {
                 let local = item >> 1
                 let set = plan.set(of: global(local))
-                established.set(position, plan.frame(replies[local], proto: set.proto, toServer: false,
-                                                     tcpFlags: set.dataFlags,
-                                                     payload: set.payload(forFrameLength: options.frameLength)),
-                                port: replies[local].port)
+                let frame = plan.frame(replies[local], proto: set.proto, toServer: false, tcpFlags: set.dataFlags,
+                                       payload: set.payload(forFrameLength: options.frameLength))
+                if shared.threads > 1 && frame.withUnsafeBytes({ dispatcher.worker(frame: $0) }) != index { misplaced += 1 }
+                established.set(position, frame, port: replies[local].port)
+            }
+            if misplaced > 0 {
+                report.fail("the dispatcher sends \(misplaced) replies to another worker than their flow's")
             }
             order = []
 
@@ -222,11 +233,11 @@ struct Worker {
 
         // New-flows phase: each run is a fresh dataplane (untimed) taking `newFlows` first packets (timed).
         do {
-            let runConfig = config.withFlowCapacity(newFlows)
+            let runFlows = newFlows
             var latency = LatencyRecorder()
             var warm: UInt64 = .max
             for _ in 0..<2 {
-                var dataplane = Dataplane(config: runConfig)
+                var dataplane = makeDataplane(flows: runFlows)
                 warm = min(warm, Pump.once(&dataplane, &batch, firsts, count: newFlows, timestamp: &timestamp,
                                            histogram: &latency))
             }
@@ -239,7 +250,7 @@ struct Worker {
                 barrier.wait()
                 var total: UInt64 = 0
                 for _ in 0..<runs {
-                    var dataplane = Dataplane(config: runConfig)
+                    var dataplane = makeDataplane(flows: runFlows)
                     total += Pump.once(&dataplane, &batch, firsts, count: newFlows, timestamp: &timestamp,
                                        histogram: &latency)
                     checkNewFlows(dataplane, newFlows: newFlows, natFirsts: natFirsts, lbFirsts: lbFirsts)
@@ -249,7 +260,7 @@ struct Worker {
             }
             report.newFlowLatency = latency
             // Allocations: one more run on a fresh dataplane (made before counting starts), untimed.
-            var dataplane = Dataplane(config: runConfig)
+            var dataplane = makeDataplane(flows: runFlows)
             var scratch = LatencyRecorder()
             shared.countAllocations(index, slot: 1) {
                 _ = Pump.once(&dataplane, &batch, firsts, count: newFlows, timestamp: &timestamp, histogram: &scratch)

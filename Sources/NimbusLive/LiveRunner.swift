@@ -15,6 +15,8 @@ public struct LiveOptions: Sendable {
     /// Print a one-line status every second (on a terminal).
     public var status = true
     public var seed: UInt64 = 0
+    /// Share-nothing dataplane workers, each on a thread of its own.
+    public var workers = 1
     /// Serve Prometheus metrics on this IPv4 address and TCP port.
     public var metrics: (host: String, port: UInt16)?
     /// Called once traffic can flow.
@@ -26,6 +28,7 @@ public struct LiveOptions: Sendable {
 public enum LiveRunner {
     public static func run(config: DataplaneConfig, internetHosts: [(name: String, ip: IPv4Address)],
                            options: LiveOptions) throws(LiveError) {
+        if let problem = config.problem(forWorkers: options.workers) { throw LiveError("--workers \(options.workers): \(problem)") }
         let plan = LivePlan(config: config, internetHosts: internetHosts)
         try LiveNetwork.build(plan)
         defer {
@@ -44,8 +47,9 @@ public enum LiveRunner {
         signal(SIGINT) { _ in stopRequested = 1 }
         signal(SIGTERM) { _ in stopRequested = 1 }
         unblockSignals()
-        var dataplane = Dataplane(config: config, seed: options.seed)
-        var batch = PacketBatch()
+        let group = WorkerGroup(config: config, seed: options.seed, workers: options.workers)
+        var arrivals: [UInt32] = []
+        arrivals.reserveCapacity(options.workers * PacketBatch.inputCapacity)
         var metrics: LiveMetrics? = nil
         if let m = options.metrics {
             let registry = LiveMetrics(config: config)
@@ -65,42 +69,54 @@ public enum LiveRunner {
             var any = true
             while any {
                 any = false
-                for p in ports where p.receive(into: &batch, now: now) > 0 { any = true }
-                if batch.inputCount == 0 { break }
-                dataplane.process(&batch)
-                batch.emissionOrder(into: &order)
-                for i in order { emit(batch, i, ports, &writers) }
-                // One sendmmsg per port per batch: the frames still lie in the batch until now.
+                for p in ports where p.receive(into: group, arrivals: &arrivals, now: now) > 0 { any = true }
+                if arrivals.isEmpty { break }
+                group.process()
+                for w in group.workers {
+                    order.removeAll(keepingCapacity: true)
+                    w.batch.appendLeads(to: &order)
+                    for i in order { emit(w.batch, i, ports, &writers) }
+                }
+                for a in arrivals {
+                    let w = group.workers[Int(a >> 16)]
+                    order.removeAll(keepingCapacity: true)
+                    w.batch.appendEmission(ofInput: Int(a & 0xFFFF), to: &order)
+                    for i in order { emit(w.batch, i, ports, &writers) }
+                }
+                // One sendmmsg per port per round: the frames still lie in the batches until now.
                 for p in ports { p.flush() }
-                batch.reset()
+                group.resetBatches()
+                arrivals.removeAll(keepingCapacity: true)
             }
-            // Timers run even when nothing arrives: handshake retransmissions, keepalives.
-            dataplane.runTimers(now: realtime(), &batch)
-            if batch.count > 0 {
-                batch.emissionOrder(into: &order)
-                for i in order { emit(batch, i, ports, &writers) }
+            // Timers run even when nothing arrives: handshake retransmissions, keepalives. The VPN lives on
+            // worker 0.
+            let first = group.workers[0]
+            first.dataplane.runTimers(now: realtime(), &first.batch)
+            if first.batch.count > 0 {
+                first.batch.emissionOrder(into: &order)
+                for i in order { emit(first.batch, i, ports, &writers) }
                 for p in ports { p.flush() }
-                batch.reset()
+                first.batch.reset()
             }
             if now - lastStatus >= 1_000_000_000 {
-                dataplane.advanceClock(to: now)
+                group.advanceClock(to: now)
                 if let metrics {
-                    metrics.update(dataplane.counters, flows: dataplane.flowStatistics.live,
-                                   natMappings: dataplane.natStatistics.live,
-                                   vpn: dataplane.vpnStatistics.map { t in
+                    metrics.update(group.counters, flows: group.flowStatistics.live,
+                                   natMappings: group.natStatistics.live,
+                                   vpn: group.vpnStatistics.map { t in
                                        (t.stats.handshakesCompleted + t.stats.handshakesResponded,
                                         t.peers.filter { $0.status.hasSession }.count)
                                    })
                 }
+                let c = group.counters
                 if showStatus {
-                    let c = dataplane.counters
                     let rate = Double(c.packetsIn - lastIn) / (Double(now - lastStatus) / 1e9)
                     let drops = DropReason.allCases.filter { c.drops($0) > 0 }.map { "\($0.name) \(c.drops($0))" }
                     let line = "\r\(config.name): in \(c.packetsIn) out \(c.packetsOut) (\(Int(rate)) pps) dropped \(c.packetsDropped)"
                         + (drops.isEmpty ? "" : " [" + drops.prefix(4).joined(separator: ", ") + "]") + "\u{1B}[K"
                     _ = line.withCString { write(2, $0, strlen($0)) }
                 }
-                lastIn = dataplane.counters.packetsIn
+                lastIn = c.packetsIn
                 lastStatus = now
             }
         }

@@ -86,8 +86,9 @@ final class PacketPort {
         close(fd)
     }
 
-    /// Copies received frames into `batch` until it is full or the ring is empty. Returns the count.
-    func receive(into batch: inout PacketBatch, now: UInt64) -> Int {
+    /// Copies received frames into the batches of the workers the group's dispatcher picks (noting each in
+    /// `arrivals`), until one is full or the ring is empty. Returns the count.
+    func receive(into group: WorkerGroup, arrivals: inout [UInt32], now: UInt64) -> Int {
         var n = 0
         while true {
             let desc = (ring + block * blockSize).assumingMemoryBound(to: tpacket_block_desc.self)
@@ -100,7 +101,10 @@ final class PacketPort {
                 let length = Int(h.pointee.tp_snaplen)
                 if ll.pointee.sll_pkttype != UInt8(PACKET_OUTGOING) {
                     let frame = UnsafeRawBufferPointer(start: UnsafeRawPointer(h) + Int(h.pointee.tp_mac), count: length)
-                    guard batch.append(frame, timestamp: now, port: port) != nil else { return n }
+                    // Each frame goes to the batch of the worker that owns its flow.
+                    let w = group.dispatch(frame: frame)
+                    guard let i = group.workers[w].batch.append(frame, timestamp: now, port: port) else { return n }
+                    arrivals.append(UInt32(w) << 16 | UInt32(i))
                     n += 1
                 }
                 packetInBlock += 1

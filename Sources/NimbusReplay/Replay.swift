@@ -182,8 +182,8 @@ struct ReplayRun: ~Copyable {
                         prefix: multi ? spec.config.name + "/" : "")
         }
         for spec in specs {
-            for gw in spec.config.natGateways where Int(gw.ports.upperBound) - Int(gw.ports.lowerBound) + 1 < options.workers {
-                throw ReplayError("--workers \(options.workers): the NAT gateway of network '\(spec.config.networks[gw.network].name)' has only \(Int(gw.ports.upperBound) - Int(gw.ports.lowerBound) + 1) ports to share among them")
+            if let problem = spec.config.problem(forWorkers: options.workers) {
+                throw ReplayError("--workers \(options.workers): \(problem)")
             }
         }
         var inputs: [InputStream] = []

@@ -24,7 +24,11 @@ struct Up: ParsableCommand {
     @Option(help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics.", valueName: "HOST:PORT"))
     var metrics: String?
 
+    @Option(help: ArgumentHelp("Share-nothing dataplane workers, each on a thread (flows spread by a symmetric hash, NAT ports split among them).", valueName: "N"))
+    var workers: Int = 1
+
     func validate() throws {
+        guard (1...64).contains(workers) else { throw ValidationError("--workers \(workers): must be 1 to 64") }
         if let metrics {
             let parts = metrics.split(separator: ":")
             guard parts.count == 2, UInt16(parts[1]) != nil, !parts[0].isEmpty else {
@@ -42,6 +46,7 @@ struct Up: ParsableCommand {
         var options = LiveOptions()
         options.pcapDirectory = pcapDirectory
         options.status = !quiet
+        options.workers = workers
         var system = SystemRandomNumberGenerator()
         options.seed = seed ?? system.next()
         if let metrics {

@@ -68,6 +68,11 @@ import Testing
         // Each worker has its own dataplane: the state adds up over both.
         #expect(number(json, "state", "tracked-flows") == 100)
         #expect(number(json, "state", "nat-mappings") == 100)
+        // The dispatcher dealt the flows (the bench fails when a reply would reach another worker than its
+        // flow's): every flow once, both workers busy.
+        let perWorker = ((json["dispatch"] as? [String: Any])?["flows-per-worker"] as? [NSNumber])?.map(\.intValue) ?? []
+        #expect(perWorker.count == 2 && perWorker.reduce(0, +) == 100 && perWorker.allSatisfy { $0 > 0 }, "\(perWorker)")
+        #expect((number(json, "dispatch", "ns-per-packet") ?? 0) > 0)
     }
 
     /// A gateway with 10 ports and one instance behind it: 10 endpoints, so 25 flows go to 3

@@ -135,9 +135,10 @@ import Testing
         #expect(try Self.leftovers().isEmpty)
     }
 
-    @Test func natPrivateInstancesReachTheInternetFromTheNATAddress() throws {
+    /// With several workers, each connection's source port picks the worker (and its share of NAT ports).
+    @Test(arguments: [1, 3]) func natPrivateInstancesReachTheInternetFromTheNATAddress(workers: Int) throws {
         if let why = Self.unavailable { print("skipping live test: \(why)"); return }
-        let site = try Site("nat-private")
+        let site = try Site("nat-private", ["--workers", "\(workers)"])
         defer { site.stop() }
         let www = try Self.site("hello from the internet")
         let log = makeTempDirectory() + "/server.log"
@@ -145,6 +146,9 @@ import Testing
         try site.waitForListener("example", port: 80)
         let body = try site.curl(from: "app-1", "http://198.51.100.20/")
         #expect(body == "hello from the internet")
+        for _ in 0..<(workers == 1 ? 0 : 6) {
+            #expect(try site.curl(from: "app-1", "http://198.51.100.20/", attempts: 1, timeout: 3) == "hello from the internet")
+        }
         // The server saw the NAT gateway's address, never 10.0.1.10.
         let seen = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(seen.contains("203.0.113.1 ") || seen.contains("203.0.113.2 "), "server log: \(seen)")

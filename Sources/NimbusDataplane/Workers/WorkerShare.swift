@@ -33,3 +33,14 @@ public struct WorkerShare: Sendable, Equatable {
     /// A share of `total` (flow-table entries, say): at least one.
     public func share(of total: Int) -> Int { max(1, total / count) }
 }
+
+extension DataplaneConfig {
+    /// Why the site cannot run on `workers` workers (a NAT gateway with fewer ports than workers), or nil.
+    public func problem(forWorkers workers: Int) -> String? {
+        for gw in natGateways where Int(gw.ports.upperBound) - Int(gw.ports.lowerBound) + 1 < workers {
+            let name = gw.network < networks.count ? networks[gw.network].name : "\(gw.network)"
+            return "the NAT gateway of network '\(name)' has only \(Int(gw.ports.upperBound) - Int(gw.ports.lowerBound) + 1) ports to share among \(workers) workers"
+        }
+        return nil
+    }
+}

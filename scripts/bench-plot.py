@@ -16,7 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STYLE = {("route", "established"): ("tab:blue", "-", "o"), ("route", "new-flows"): ("tab:blue", "--", "s"),
-         ("sg", "established"): ("tab:orange", "-", "o"), ("sg", "new-flows"): ("tab:orange", "--", "s")}
+         ("sg", "established"): ("tab:orange", "-", "o"), ("sg", "new-flows"): ("tab:orange", "--", "s"),
+         ("nat", "established"): ("tab:green", "-", "o"), ("nat", "new-flows"): ("tab:green", "--", "s"),
+         ("mixed", "established"): ("tab:red", "-", "o"), ("mixed", "new-flows"): ("tab:red", "--", "s")}
 
 
 def main():
@@ -54,7 +56,8 @@ def main():
     axes[2].set_title("Mpps vs threads")
     axes[0].legend(loc="lower left", fontsize=8)
     machine = rows[0].get("cpu-model", "") if rows else ""
-    fig.suptitle(f"nimbus bench, Topologies/security-groups.yaml — {rows[0].get('cpus', '?')} CPUs, {machine}"
+    fig.suptitle(f"nimbus bench: route and sg on security-groups.yaml, nat on nat-private.yaml, mixed on "
+                 f"load-balancer.yaml — {rows[0].get('cpus', '?')} CPUs, {machine}"
                  if rows else "nimbus bench")
     fig.tight_layout()
     fig.savefig(dst, dpi=100)

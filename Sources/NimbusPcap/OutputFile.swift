@@ -12,7 +12,8 @@ public final class AtomicOutputFile {
     private let tempPath: String
     private var fd: Int32
     private let buffer: UnsafeMutableRawPointer
-    private var used = 0
+    /// Bytes buffered; touched per packet by the one thread writing the file.
+    @exclusivity(unchecked) private var used = 0
     private static let bufferSize = 1 << 20
 
     public init(path: String) throws(CaptureError) {
@@ -55,6 +56,17 @@ public final class AtomicOutputFile {
         }
         (buffer + used).copyMemory(from: bytes, byteCount: bytes.count)
         used += bytes.count
+    }
+
+    /// Four little-endian 32-bit words in one go (a pcap record header).
+    public func writeRecordHeader(_ a: UInt32, _ b: UInt32, _ c: UInt32, _ d: UInt32) throws(CaptureError) {
+        if used + 16 > AtomicOutputFile.bufferSize { try flush() }
+        let p = buffer + used
+        p.storeBytes(of: a.littleEndian, toByteOffset: 0, as: UInt32.self)
+        p.storeBytes(of: b.littleEndian, toByteOffset: 4, as: UInt32.self)
+        p.storeBytes(of: c.littleEndian, toByteOffset: 8, as: UInt32.self)
+        p.storeBytes(of: d.littleEndian, toByteOffset: 12, as: UInt32.self)
+        used += 16
     }
 
     public func writeLE32(_ v: UInt32) throws(CaptureError) {

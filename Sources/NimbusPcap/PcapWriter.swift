@@ -1,7 +1,7 @@
 /// Writes classic pcap files (Ethernet, nanosecond timestamps), completely or not at all.
 public final class PcapWriter {
-    private var file: AtomicOutputFile
-    public private(set) var packetCount = 0
+    private let file: AtomicOutputFile
+    @exclusivity(unchecked) public private(set) var packetCount = 0
     public static let snaplen: UInt32 = 262_144
 
     public init(path: String, linkType: UInt32 = 1) throws(CaptureError) {
@@ -16,10 +16,8 @@ public final class PcapWriter {
     }
 
     public func write(timestamp: UInt64, bytes: UnsafeRawBufferPointer) throws(CaptureError) {
-        try file.writeLE32(UInt32(truncatingIfNeeded: timestamp / 1_000_000_000))
-        try file.writeLE32(UInt32(timestamp % 1_000_000_000))
-        try file.writeLE32(UInt32(bytes.count))
-        try file.writeLE32(UInt32(bytes.count))
+        try file.writeRecordHeader(UInt32(truncatingIfNeeded: timestamp / 1_000_000_000), UInt32(timestamp % 1_000_000_000),
+                                   UInt32(bytes.count), UInt32(bytes.count))
         try file.write(bytes)
         packetCount += 1
     }

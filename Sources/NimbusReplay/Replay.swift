@@ -108,8 +108,9 @@ struct InputStream {
 final class SiteRuntime {
     let config: DataplaneConfig
     let group: WorkerGroup
-    /// The inputs in the workers' batches, in arrival order: worker << 16 | index in its batch.
-    var arrivals: [UInt32] = []
+    /// The inputs in the workers' batches, in arrival order: worker << 16 | index in its batch. (Appended
+    /// per packet by the replay's one thread: no dynamic exclusivity checks.)
+    @exclusivity(unchecked) var arrivals: [UInt32] = []
     let events: [ReplayEvent]
     var nextEvent = 0
     /// The global port of each of the site's ports (its uplink is the shared `internet`, port 0).
@@ -307,6 +308,7 @@ struct ReplayRun: ~Copyable {
             case .appended(let i):
                 site.arrivals.append(UInt32(w) << 16 | UInt32(i))
                 try advance(k)
+                if site.group.workers[w].batch.isFull { try flush(site, traceOutput: traceOutput) }
             case .rejected(let reason):
                 // Keep drops.pcapng in arrival order: finish the batch before recording this one.
                 try flush(site, traceOutput: traceOutput)
@@ -325,7 +327,7 @@ struct ReplayRun: ~Copyable {
             }
             // Several sites go packet by packet, so that what one sends reaches the others before anything
             // later happens: their outputs then depend only on earlier inputs, whatever follows.
-            if site.group.anyBatchFull || isMultiSite { try flush(site, traceOutput: traceOutput) }
+            if isMultiSite { try flush(site, traceOutput: traceOutput) }
             progress?.update(bytes: record.bytes.count + 16, packets: 1)
         }
         for site in sites { try flush(site, traceOutput: traceOutput) }
@@ -447,15 +449,16 @@ struct ReplayRun: ~Copyable {
         }
         do throws(CaptureError) {
             // Each worker's timer output first, then input by input in arrival order.
-            for (k, w) in workers.enumerated() {
+            for w in workers {
                 order.removeAll(keepingCapacity: true)
                 w.batch.appendLeads(to: &order)
-                for i in order { try emit(site, k, i) }
+                for i in order { try emit(site, w, i) }
             }
             for a in site.arrivals {
+                let w = workers[Int(a >> 16)]
                 order.removeAll(keepingCapacity: true)
-                workers[Int(a >> 16)].batch.appendEmission(ofInput: Int(a & 0xFFFF), to: &order)
-                for i in order { try emit(site, Int(a >> 16), i) }
+                w.batch.appendEmission(ofInput: Int(a & 0xFFFF), to: &order)
+                for i in order { try emit(site, w, i) }
             }
         } catch { throw ReplayError(error.message) }
         collectSiteLogs(site)
@@ -478,11 +481,10 @@ struct ReplayRun: ~Copyable {
         }
     }
 
-    mutating func emit(_ site: SiteRuntime, _ w: Int, _ i: Int) throws(CaptureError) {
-        let batch = site.group.workers[w]
-        if flowLog != nil && batch.batch.meta[i].verdict == .drop { flowLog?.reject(batch.batch, i) }
-        let m = batch.batch.meta[i]
-        let frame = batch.batch.bytes(i)
+    mutating func emit(_ site: SiteRuntime, _ worker: WorkerGroup.Worker, _ i: Int) throws(CaptureError) {
+        if flowLog != nil && worker.batch.meta[i].verdict == .drop { flowLog?.reject(worker.batch, i) }
+        let m = worker.batch.meta[i]
+        let frame = worker.batch.bytes(i)
         let bytes = UnsafeRawBufferPointer(start: frame.base, count: frame.count)
         switch m.verdict {
         case .forward:

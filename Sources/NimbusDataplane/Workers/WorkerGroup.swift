@@ -12,8 +12,11 @@ import NimbusWire
 public final class WorkerGroup: @unchecked Sendable {
     /// A worker's state; touched by its thread only between `process()`'s start and end.
     public final class Worker: @unchecked Sendable {
-        public var dataplane: Dataplane
-        public var batch = PacketBatch()
+        // Touched per packet by whoever fills and empties the batch; one thread at a time by construction
+        // (the hand-off's atomics order them), so the runtime's dynamic exclusivity checks (~20 ns each on
+        // this path) buy nothing.
+        @exclusivity(unchecked) public var dataplane: Dataplane
+        @exclusivity(unchecked) public var batch = PacketBatch()
         init(_ dataplane: consuming Dataplane) { self.dataplane = dataplane }
 
         fileprivate func run() {
@@ -21,21 +24,10 @@ public final class WorkerGroup: @unchecked Sendable {
         }
     }
 
-    /// Two barriers around each round of work and the stop flag the threads check after the first.
-    private final class Control: @unchecked Sendable {
-        let start: Barrier
-        let done: Barrier
-        var stopping = false
-        init(_ n: Int) {
-            start = Barrier(count: n)
-            done = Barrier(count: n)
-        }
-    }
-
     public let workers: [Worker]
     public var dispatcher: FlowDispatcher
     public var count: Int { workers.count }
-    private let control: Control
+    private let handOff: RoundHandOff
     private var threads: [WorkerThread] = []
 
     /// - Parameters:
@@ -46,17 +38,17 @@ public final class WorkerGroup: @unchecked Sendable {
         let n = max(1, n)
         workers = (0..<n).map { Worker(Dataplane(config: config, seed: seed, share: WorkerShare(index: $0, count: n))) }
         dispatcher = FlowDispatcher(config: config, workers: n)
-        control = Control(n)
+        handOff = RoundHandOff(helpers: n - 1)
         guard threaded && n > 1 else { return }
-        let control = control
+        let handOff = handOff
         for k in 1..<n {
             let worker = workers[k]
             threads.append(WorkerThread {
-                while true {
-                    control.start.wait()
-                    if control.stopping { return }
+                var seen = 0
+                while let round = handOff.awaitRound(after: seen) {
+                    seen = round
                     worker.run()
-                    control.done.wait()
+                    handOff.done()
                 }
             })
         }
@@ -64,8 +56,7 @@ public final class WorkerGroup: @unchecked Sendable {
 
     deinit {
         guard !threads.isEmpty else { return }
-        control.stopping = true
-        control.start.wait()
+        handOff.stop()
         for t in threads { t.join() }
     }
 
@@ -82,18 +73,15 @@ public final class WorkerGroup: @unchecked Sendable {
         return dispatcher.worker(ipv4: ipv4)
     }
 
-    /// True when some worker's batch can take no more inputs.
-    public var anyBatchFull: Bool { workers.contains { $0.batch.isFull } }
-
     /// Every worker processes its batch (those with inputs); returns when all are done.
     public func process() {
         if threads.isEmpty {
             for w in workers { w.run() }
             return
         }
-        control.start.wait()
+        handOff.start()
         workers[0].run()
-        control.done.wait()
+        handOff.finish()
     }
 
     /// Empties every batch.

@@ -92,12 +92,7 @@ public enum BenchRunner {
             throw BenchError("--extra-rules: no instance receives the first packets of the \(options.scenario.rawValue) "
                              + "traffic (it goes to the internet)", badInput: true)
         }
-        // With several workers a run leaves 1/16 of the NAT endpoints unused: an endpoint the dispatcher
-        // cannot place with the owner of its port (a load-balancer target's port used as a source port is
-        // placed by its peer, as the target's replies are) must be given a port of its worker's share, and
-        // one run may otherwise use every port there is.
-        let newFlowLimit = options.threads > 1 ? plan.maximumNewFlows - plan.maximumNewFlows / 16 : plan.maximumNewFlows
-        let newFlowsPerRun = max(options.threads, min(options.packets ?? options.newFlowsPerRun, newFlowLimit))
+        let newFlowsPerRun = max(options.threads, min(options.packets ?? options.newFlowsPerRun, plan.maximumNewFlows))
 
         SystemInfo.keepFreedMemoryMapped()
         _ = AllocationCounter.isAvailable  // installs the counting hook before any worker starts

@@ -156,11 +156,31 @@ extension TrafficPlan {
                 let range = Int(gateway.ports.upperBound) - Int(gateway.ports.lowerBound) + 1
                 let slice = range / (sharing.values.map(\.count).max() ?? 1)
                 guard slice > 0 else { continue }
+                // An instance's slice should not hold its own load-balancer target port: with several
+                // workers the dispatcher places connections from that port like the balancer's replies (by
+                // the remote), so one endpoint would need a mapping per worker and a full range overflows.
+                let lo = Int(gateway.ports.lowerBound)
+                var position: [Int: Int] = [:]
+                for (_, members) in sharing {
+                    let avoid = members.map { p in
+                        Set(config.loadBalancers.flatMap { lb in
+                            lb.listeners.filter { l in l.protocolNumber == proto && l.targets.contains { Int($0.port) == p } }
+                                .map { (Int($0.targetPort) - lo) / slice }
+                        })
+                    }
+                    var taken = Set<Int>()
+                    var placed: [Int: Int] = [:]
+                    for k in members.indices.sorted(by: { avoid[$0].count > avoid[$1].count }) {
+                        if let free = (0..<members.count).first(where: { !taken.contains($0) && !avoid[k].contains($0) }) {
+                            placed[members[k]] = free
+                            taken.insert(free)
+                        }
+                    }
+                    for (k, p) in members.enumerated() { position[p] = placed.count == members.count ? placed[p]! : k }
+                }
                 var groups: [ClientGroup] = []
                 for p in senders {
-                    let a = NATStage.pairedAddress(for: ports[p].ip, pool: gateway.publicIPs, seed: 0).value
-                    let position = sharing[a]!.firstIndex(of: p)!
-                    let low = Int(gateway.ports.lowerBound) + position * slice
+                    let low = lo + position[p]! * slice
                     groups.append(group(p, UInt16(low)...UInt16(low + slice - 1)))
                 }
                 let candidate = set(groups)

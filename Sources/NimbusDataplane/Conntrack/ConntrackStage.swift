@@ -98,6 +98,15 @@ public struct ConntrackStage: Stage, ~Copyable {
         }
     }
 
+    /// For stages that rewrite a packet before it is tracked (NAT inbound, load balancing): starts loading
+    /// the flow-table slot (`entry: false`) or, once that slot is in, the entry of the key the packet will
+    /// be tracked under. The batch prefetch above only knows the keys packets arrive with.
+    @inline(__always)
+    public func prefetch(_ key: FlowKey, entry: Bool) {
+        guard enabled && table.count > 4096 else { return }
+        if entry { table.prefetchEntry(key) } else { table.prefetchSlot(key) }
+    }
+
     /// Expires what is due by `now` (no packet needed).
     public mutating func expire(now: UInt64, _ ctx: inout StageContext) {
         if enabled { expireDue(now: now, &ctx) }

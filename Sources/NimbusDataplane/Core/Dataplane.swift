@@ -67,8 +67,8 @@ public struct Dataplane: ~Copyable {
         // predecessors in the same batch created (a reply right behind its request finds the NAT mapping
         // and the flow); each stage is still a concrete, statically dispatched call.
         conntrack.beginBatch(batch, &context)
-        nat.beginBatch(batch)
-        loadBalancer.beginBatch(batch)
+        nat.beginBatch(batch, conntrack)
+        loadBalancer.beginBatch(batch, conntrack)
         let n = batch.count
         let tunnels = vpn.isEnabled
         for i in 0..<n {

@@ -1,3 +1,4 @@
+import CNimbusShims
 import NimbusWire
 
 /// One client's flow through a listener, pinned to the target its first packet picked.
@@ -141,8 +142,45 @@ public struct LoadBalancerStage: ~Copyable {
 
     // MARK: Per packet
 
-    public mutating func beginBatch(_ batch: borrowing PacketBatch) {
-        if enabled && batch.inputCount > 0 { expire(now: batch.meta[0].timestamp) }
+    public mutating func beginBatch(_ batch: borrowing PacketBatch, _ conntrack: borrowing ConntrackStage) {
+        guard enabled && batch.inputCount > 0 else { return }
+        expire(now: batch.meta[0].timestamp)
+        if forwardMap.count > 65536 { prefetch(batch, conntrack) }  // as the NAT: only once out of cache
+    }
+
+    /// The NAT's batch prefetch for the load balancer: the map slots of every TCP/UDP packet to a listener
+    /// (forward key) or from an instance (reverse key), then the flows they name, then for client packets
+    /// the flow-table slot and entry of the flow as it will be tracked, after the rewrite to the target.
+    @inline(__always)
+    private func prefetch(_ batch: borrowing PacketBatch, _ conntrack: borrowing ConntrackStage) {
+        let n = batch.inputCount
+        for pass in 0..<4 {
+            for i in 0..<n {
+                let m = batch.meta[i]
+                guard m.verdict == .pending, m.etherType == EtherType.ipv4, m.hasL4,
+                      m.ipProtocol == IPProtocol.tcp || m.ipProtocol == IPProtocol.udp else { continue }
+                let frame = batch.bytes(i)
+                let l3 = Int(m.l3Offset), l4 = Int(m.l4Offset)
+                let src = frame.u32(l3 + 12), dst = frame.u32(l3 + 16), sport = frame.u16(l4), dport = frame.u16(l4 + 2)
+                let proto = m.ipProtocol
+                let listener = listenerIndex.find(LoadBalancerStage.listenerKey(dst, proto, dport))
+                guard listener != nil || m.inPort != DataplaneConfig.internetPort else { continue }
+                let key = listener.map { LoadBalancerStage.flowKey(src, sport, $0, 0, proto, 1) }
+                    ?? LoadBalancerStage.flowKey(src, sport, dst, dport, proto, 2)
+                if pass == 0 {
+                    if listener != nil { forwardMap.prefetch(key) } else { reverseMap.prefetch(key) }
+                } else if let f = listener != nil ? forwardMap.find(key) : reverseMap.find(key) {
+                    if pass == 1 {
+                        nimbus_prefetch(flows + Int(f))
+                    } else if let l = listener {
+                        let (flow, _) = FlowKey.canonical(protocol: proto, source: src, sourcePort: sport,
+                                                          destination: flows[Int(f)].targetAddress,
+                                                          destinationPort: listeners[Int(l)].targetPort)
+                        conntrack.prefetch(flow, entry: pass == 3)
+                    }
+                }
+            }
+        }
     }
 
     /// Client packets to a listener: pick or find the target, DNAT. Target packets of a balanced flow:

@@ -224,6 +224,49 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The flow dispatcher of Topologies/load-balancer.yaml (NAT gateway, elastic IP, load balancers) over
+    // four workers, one frame placed per unit: clients to the VIP (rule 3), an instance out through the
+    // gateway (rule 4) and replies to the gateway's address (rule 2), in turn.
+    let lbTopology = try! TopologyLoader.load(path: repositoryRoot + "/Topologies/load-balancer.yaml")
+    let lbConfig = lbTopology.dataplaneConfig()
+    let vip = lbConfig.loadBalancers[0].vip
+    let pool = lbConfig.natGateways[0].publicIPs[0]
+    let app = lbConfig.ports[Int(lbConfig.port(named: "app-1")!)]
+    var dispatchFrames: [[UInt8]] = []
+    for k in 0..<1024 {
+        let client = IPv4Address(value: IPv4Address(198, 18, 0, 1).value + UInt32(k % 97))
+        let port = UInt16(20000 + k)
+        switch k % 3 {
+        case 0:
+            dispatchFrames.append(FrameBuilder.tcpFrame(sourceMAC: lbConfig.upstreamMAC, destinationMAC: lbConfig.routerMAC,
+                                                        source: client, destination: vip, sourcePort: port,
+                                                        destinationPort: 80, flags: TCPHeader.syn))
+        case 1:
+            dispatchFrames.append(FrameBuilder.udpFrame(sourceMAC: app.peerMAC, destinationMAC: lbConfig.routerMAC,
+                                                        source: app.ip, destination: client, sourcePort: port,
+                                                        destinationPort: 53))
+        default:
+            dispatchFrames.append(FrameBuilder.udpFrame(sourceMAC: lbConfig.upstreamMAC, destinationMAC: lbConfig.routerMAC,
+                                                        source: client, destination: pool, sourcePort: 53,
+                                                        destinationPort: port))
+        }
+    }
+    let dispatchBuffer = UnsafeMutableRawPointer.allocate(byteCount: 1024 * 64, alignment: 64)
+    for (k, f) in dispatchFrames.enumerated() { (dispatchBuffer + k * 64).copyMemory(from: f, byteCount: min(64, f.count)) }
+    let dispatchLengths = UnsafeMutablePointer<Int>.allocate(capacity: 1024)
+    for (k, f) in dispatchFrames.enumerated() { dispatchLengths[k] = min(64, f.count) }
+    nonisolated(unsafe) var dispatcher = FlowDispatcher(config: lbConfig, workers: 4)
+    Benchmark("flow-dispatch-4-workers", configuration: .init(scalingFactor: .mega)) { benchmark in
+        var sum = 0
+        var i = 0
+        for _ in benchmark.scaledIterations {
+            let k = i & 1023
+            sum &+= dispatcher.worker(frame: UnsafeRawBufferPointer(start: dispatchBuffer + k * 64, count: dispatchLengths[k]))
+            i &+= 1
+        }
+        blackHole(sum)
+    }
+
     // The whole pipeline on established flows, one 256-packet batch of 64-byte frames per unit, with
     // security groups and conntrack (sg) and routing only (route).
     for (name, routeOnly) in [("pipeline-established-sg", false), ("pipeline-established-route", true)] {

@@ -46,8 +46,7 @@ public struct FlowTable: ~Copyable {
     }
     private let slots: UnsafeMutablePointer<Slot>
     public let entries: UnsafeMutablePointer<FlowEntry>
-    private let freeList: UnsafeMutablePointer<UInt32>
-    private var freeCount: Int
+    private var spare: FreeIndices
     public private(set) var count = 0
     public private(set) var peak = 0
 
@@ -60,18 +59,15 @@ public struct FlowTable: ~Copyable {
         slotMask = slotCount - 1
         slots = calloc(slotCount, MemoryLayout<Slot>.stride)!.bindMemory(to: Slot.self, capacity: slotCount)
         entries = .allocate(capacity: capacity)
-        freeList = .allocate(capacity: capacity)
-        for i in 0..<capacity { freeList[i] = UInt32(capacity - 1 - i) }
-        freeCount = capacity
+        spare = FreeIndices(capacity: capacity)
     }
 
     deinit {
         free(slots)
         entries.deallocate()
-        freeList.deallocate()
     }
 
-    public var isFull: Bool { freeCount == 0 }
+    public var isFull: Bool { spare.available == 0 }
 
     /// Starts loading the home slot of `key` into the cache (a later `find` then rarely waits on memory).
     @inline(__always)
@@ -102,9 +98,7 @@ public struct FlowTable: ~Copyable {
     /// Inserts `key` (which must not be present) and returns its new entry index; nil when full. The
     /// entry's fields other than `key` are the caller's to set.
     public mutating func insert(_ key: FlowKey) -> Int? {
-        guard freeCount > 0 else { return nil }
-        freeCount -= 1
-        let e = freeList[freeCount]
+        guard let e = spare.take() else { return nil }
         var s = Int(truncatingIfNeeded: key.hash) & slotMask
         while slots[s].index != 0 { s = (s + 1) & slotMask }
         slots[s].key = key
@@ -140,8 +134,7 @@ public struct FlowTable: ~Copyable {
         }
         slots[hole].index = 0
         slots[hole].key = .empty
-        freeList[freeCount] = UInt32(index)
-        freeCount += 1
+        spare.give(UInt32(index))
         count -= 1
     }
 

@@ -58,8 +58,7 @@ public struct LoadBalancerStage: ~Copyable {
     private var forwardMap: U64Map
     private var reverseMap: U64Map
     private let flows: UnsafeMutablePointer<LBFlow>
-    private let freeList: UnsafeMutablePointer<UInt32>
-    private var freeCount: Int
+    private var spare: FreeIndices
     private var wheel: TimerWheel
     private var fragments = FragmentTranslations()
     private let enabled: Bool
@@ -100,16 +99,13 @@ public struct LoadBalancerStage: ~Copyable {
         forwardMap = U64Map(capacity: capacity)
         reverseMap = U64Map(capacity: capacity)
         flows = .allocate(capacity: capacity)
-        freeList = .allocate(capacity: capacity)
-        for i in 0..<capacity { freeList[i] = UInt32(capacity - 1 - i) }
-        freeCount = capacity
+        spare = FreeIndices(capacity: capacity)
         wheel = TimerWheel(capacity: capacity, slotCount: 4096, tickNanoseconds: 1_000_000_000)
         portAddress = config.ports.map(\.ip.value)
     }
 
     deinit {
         flows.deallocate()
-        freeList.deallocate()
     }
 
     static func listenerKey(_ vip: UInt32, _ proto: UInt8, _ port: UInt16) -> UInt64 {
@@ -242,9 +238,8 @@ public struct LoadBalancerStage: ~Copyable {
         }
         if index == nil {
             guard let t = pick(l, client: src, clientPort: sport, clientPortNumber: m.inPort) else { return .lbNoHealthyTarget }
-            guard freeCount > 0 else { return .ctTableFull }
-            freeCount -= 1
-            let f = Int(freeList[freeCount])
+            guard let taken = spare.take() else { return .ctTableFull }
+            let f = Int(taken)
             let targetAddress = listeners[l].targetAddresses[t]
             let rkey = LoadBalancerStage.flowKey(targetAddress, listeners[l].targetPort, src, sport, proto, 2)
             flows[f] = LBFlow(client: src, clientPort: sport, proto: proto, flags: 0, listener: UInt16(l), target: UInt16(t),
@@ -335,8 +330,7 @@ public struct LoadBalancerStage: ~Copyable {
         forwardMap.remove(flows[f].forwardKey)
         reverseMap.remove(flows[f].reverseKey)
         wheel.cancel(f)
-        freeList[freeCount] = UInt32(f)
-        freeCount += 1
+        spare.give(UInt32(f))
     }
 
     /// Forgets flows idle past their timeout by `now`.

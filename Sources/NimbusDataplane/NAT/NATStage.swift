@@ -51,8 +51,7 @@ public struct NATStage: ~Copyable {
     private var internalMap: U64Map
     private var externalMap: U64Map
     private let mappings: UnsafeMutablePointer<NATMapping>
-    private let freeList: UnsafeMutablePointer<UInt32>
-    private var freeCount: Int
+    private var spare: FreeIndices
     private let capacity: Int
     private var wheel: TimerWheel
     /// Ports in use per (gateway pool address, protocol class): detects exhaustion without probing.
@@ -97,16 +96,13 @@ public struct NATStage: ~Copyable {
         internalMap = U64Map(capacity: capacity)
         externalMap = U64Map(capacity: capacity)
         mappings = .allocate(capacity: capacity)
-        freeList = .allocate(capacity: capacity)
-        for i in 0..<capacity { freeList[i] = UInt32(capacity - 1 - i) }
-        freeCount = capacity
+        spare = FreeIndices(capacity: capacity)
         wheel = TimerWheel(capacity: capacity, slotCount: 4096, tickNanoseconds: 1_000_000_000)
         self.seed = seed
     }
 
     deinit {
         mappings.deallocate()
-        freeList.deallocate()
     }
 
     /// True when a port's instance can reach beyond its private network (through the gateway or its
@@ -430,7 +426,7 @@ public struct NATStage: ~Copyable {
     /// Creates a mapping: the gateway address is chosen by the internal address alone ("paired", RFC 4787
     /// REQ-2); the port is the instance's own when free, else the first free one after a seeded hash.
     private mutating func allocate(_ key: UInt64, proto: UInt8, gateway g: Int, now: UInt64) -> (UInt32?, DropReason) {
-        guard freeCount > 0 else { return (nil, .ctTableFull) }
+        guard spare.available > 0 else { return (nil, .ctTableFull) }
         let gw = gateways[g]
         guard !gw.publicIPs.isEmpty else { return (nil, .natPortExhausted) }
         let internalAddress = UInt32(truncatingIfNeeded: key >> 16)
@@ -460,8 +456,7 @@ public struct NATStage: ~Copyable {
             port = mine.first + k * mine.stride
         }
         let externalKey = natKey(proto, external, UInt16(port))
-        freeCount -= 1
-        let idx = freeList[freeCount]
+        let idx = spare.take()!  // available was checked above
         mappings[Int(idx)] = NATMapping(internalKey: key, externalKey: externalKey, lastSeen: now, gateway: UInt16(g),
                                         poolIndex: UInt16(poolIndex), flags: 0)
         internalMap.insert(key, idx)
@@ -481,8 +476,7 @@ public struct NATStage: ~Copyable {
         let proto = UInt8(truncatingIfNeeded: m.internalKey >> 48)
         used[Int(m.poolIndex) * 3 + (proto == IPProtocol.tcp ? 0 : proto == IPProtocol.udp ? 1 : 2)] -= 1
         wheel.cancel(idx)
-        freeList[freeCount] = UInt32(idx)
-        freeCount += 1
+        spare.give(UInt32(idx))
         live -= 1
         expired += 1
     }

@@ -1,56 +1,75 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A hashed timing wheel over capture time (Varghese & Lauck): timers are bucketed by their deadline's
 /// tick; advancing the clock visits only the buckets of the ticks that passed. Timers far in the future
 /// stay in their bucket across laps and are skipped until their lap comes.
 ///
 /// Timer ids are small integers (flow-table slots, say) chosen by the owner; entries live in arrays
-/// allocated up front, so scheduling and expiring never allocate.
-public struct TimerWheel: Sendable {
+/// allocated up front, so scheduling and expiring never allocate. The arrays come zeroed from `calloc`
+/// (0 means "none": deadlines are ticks ≥ 1, links are id + 1), so a wheel sized for a million timers
+/// costs no memory until they are scheduled.
+public struct TimerWheel: ~Copyable {
     public let tickNanoseconds: UInt64
     public let slotCount: Int
     public let capacity: Int
-    /// Per timer id: deadline in ticks, or `.max` when not scheduled.
-    private var deadline: [UInt64]
-    private var next: [Int32]
-    private var prev: [Int32]
-    private var heads: [Int32]
+    /// Per timer id: deadline in ticks, or 0 when not scheduled.
+    private let deadline: UnsafeMutablePointer<UInt64>
+    /// Per timer id: the next and previous id in its bucket, plus one (0: none).
+    private let next: UnsafeMutablePointer<UInt32>
+    private let prev: UnsafeMutablePointer<UInt32>
+    /// Per bucket: its first id, plus one (0: empty).
+    private let heads: UnsafeMutablePointer<UInt32>
     /// The tick up to which every bucket has been visited.
     public private(set) var currentTick: UInt64 = 0
     public private(set) var scheduledCount = 0
 
     public init(capacity: Int, slotCount: Int = 4096, tickNanoseconds: UInt64 = 100_000_000) {
         precondition(slotCount > 0 && slotCount & (slotCount - 1) == 0, "slotCount must be a power of two")
+        precondition(capacity >= 0 && capacity < Int(UInt32.max), "timer wheel capacity out of range")
         self.capacity = capacity
         self.slotCount = slotCount
         self.tickNanoseconds = tickNanoseconds
-        deadline = Array(repeating: .max, count: capacity)
-        next = Array(repeating: -1, count: capacity)
-        prev = Array(repeating: -1, count: capacity)
-        heads = Array(repeating: -1, count: slotCount)
+        let n = max(1, capacity)
+        deadline = calloc(n, 8)!.bindMemory(to: UInt64.self, capacity: n)
+        next = calloc(n, 4)!.bindMemory(to: UInt32.self, capacity: n)
+        prev = calloc(n, 4)!.bindMemory(to: UInt32.self, capacity: n)
+        heads = calloc(slotCount, 4)!.bindMemory(to: UInt32.self, capacity: slotCount)
     }
 
-    public func isScheduled(_ id: Int) -> Bool { deadline[id] != .max }
+    deinit {
+        free(deadline)
+        free(next)
+        free(prev)
+        free(heads)
+    }
+
+    public func isScheduled(_ id: Int) -> Bool { deadline[id] != 0 }
 
     /// Schedules (or reschedules) timer `id` to fire at capture time `at` (nanoseconds). A deadline in the
     /// past fires on the next `advance`.
     public mutating func schedule(_ id: Int, at: UInt64) {
-        if deadline[id] != .max { cancel(id) }
+        if deadline[id] != 0 { cancel(id) }
         let tick = max(at / tickNanoseconds + (at % tickNanoseconds == 0 ? 0 : 1), currentTick + 1)
         deadline[id] = tick
         let slot = Int(tick & UInt64(slotCount - 1))
         next[id] = heads[slot]
-        prev[id] = -1
-        if heads[slot] >= 0 { prev[Int(heads[slot])] = Int32(id) }
-        heads[slot] = Int32(id)
+        prev[id] = 0
+        if heads[slot] != 0 { prev[Int(heads[slot]) - 1] = UInt32(id + 1) }
+        heads[slot] = UInt32(id + 1)
         scheduledCount += 1
     }
 
     public mutating func cancel(_ id: Int) {
-        guard deadline[id] != .max else { return }
+        guard deadline[id] != 0 else { return }
         let slot = Int(deadline[id] & UInt64(slotCount - 1))
         let n = next[id], p = prev[id]
-        if p >= 0 { next[Int(p)] = n } else { heads[slot] = n }
-        if n >= 0 { prev[Int(n)] = p }
-        deadline[id] = .max
+        if p != 0 { next[Int(p) - 1] = n } else { heads[slot] = n }
+        if n != 0 { prev[Int(n) - 1] = p }
+        deadline[id] = 0
         scheduledCount -= 1
     }
 
@@ -65,14 +84,15 @@ public struct TimerWheel: Sendable {
         var tick = currentTick + 1
         while visited < steps {
             let slot = Int(tick & UInt64(slotCount - 1))
-            var id = heads[slot]
-            while id >= 0 {
-                let nextID = next[Int(id)]
-                if deadline[Int(id)] <= target {
-                    cancel(Int(id))
-                    fire(Int(id))
+            var link = heads[slot]
+            while link != 0 {
+                let id = Int(link) - 1
+                let nextLink = next[id]
+                if deadline[id] <= target {
+                    cancel(id)
+                    fire(id)
                 }
-                id = nextID
+                link = nextLink
             }
             // Timers scheduled by `fire` land after the tick being visited, not in a visited bucket.
             currentTick = tick

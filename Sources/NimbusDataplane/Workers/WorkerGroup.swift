@@ -25,7 +25,8 @@ public final class WorkerGroup: @unchecked Sendable {
     }
 
     public let workers: [Worker]
-    public var dispatcher: FlowDispatcher
+    /// Mutated per frame (its fragment memory) by the one thread that receives.
+    @exclusivity(unchecked) public var dispatcher: FlowDispatcher
     public var count: Int { workers.count }
     private let handOff: RoundHandOff
     private var threads: [WorkerThread] = []

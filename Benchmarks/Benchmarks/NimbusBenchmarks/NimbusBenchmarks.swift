@@ -23,6 +23,15 @@ let repositoryRoot: String = {
 /// No mallocs at all, at every percentile.
 let noAllocations = BenchmarkThresholds(absolute: [.p0: 0, .p25: 0, .p50: 0, .p75: 0, .p90: 0, .p99: 0, .p100: 0])
 
+/// A flow table filled with `count` keys (a class, so the benchmark closures can share the `~Copyable` table).
+final class TableFixture: @unchecked Sendable {
+    var table: FlowTable
+    init(capacity: Int, keys: UnsafeMutablePointer<FlowKey>, count: Int) {
+        table = FlowTable(capacity: capacity)
+        for f in 0..<count { _ = table.insert(keys[f]) }
+    }
+}
+
 /// A dataplane of `Topologies/security-groups.yaml` with `flows` established TCP flows (internet clients
 /// from 198.18.0.0/15 to web-1:443, as `nimbus bench` sends) and their data frames, both directions.
 final class PipelineFixture {
@@ -222,6 +231,39 @@ let benchmarks: @Sendable () -> Void = {
             }
             blackHole(admitted)
         }
+    }
+
+    // The connection-tracking flow table: lookups of present keys in a table of 100,000 flows (beyond the
+    // L2 cache, as a busy site's is), and an insert followed by a remove (a short flow) per unit.
+    let tableFlows = 100_000
+    let flowKeys = UnsafeMutablePointer<FlowKey>.allocate(capacity: tableFlows)
+    for f in 0..<tableFlows {
+        flowKeys[f] = FlowKey.canonical(protocol: IPProtocol.tcp, source: IPv4Address(198, 18, 0, 1).value + UInt32(f / 60000),
+                                        sourcePort: UInt16(1024 + f % 60000), destination: IPv4Address(203, 0, 113, 10).value,
+                                        destinationPort: 443).key
+    }
+    let lookupTable = TableFixture(capacity: tableFlows, keys: flowKeys, count: tableFlows)
+    Benchmark("flow-table-lookup-100000-flows", configuration: .init(scalingFactor: .mega)) { benchmark in
+        var sum = 0
+        var i = 0
+        for _ in benchmark.scaledIterations {
+            sum &+= lookupTable.table.find(flowKeys[i]) ?? 0
+            i = i &+ 7919 < tableFlows ? i &+ 7919 : i &+ 7919 &- tableFlows  // a stride that visits every flow
+        }
+        blackHole(sum)
+    }
+    let churnTable = TableFixture(capacity: tableFlows + 1, keys: flowKeys, count: tableFlows)
+    let shortFlow = FlowKey.canonical(protocol: IPProtocol.udp, source: IPv4Address(198, 19, 0, 1).value, sourcePort: 5353,
+                                      destination: IPv4Address(203, 0, 113, 10).value, destinationPort: 53).key
+    Benchmark("flow-table-insert-remove-100000-flows", configuration: .init(scalingFactor: .mega)) { benchmark in
+        var sum = 0
+        for _ in benchmark.scaledIterations {
+            if let e = churnTable.table.insert(shortFlow) {
+                sum &+= e
+                churnTable.table.remove(e)
+            }
+        }
+        blackHole(sum)
     }
 
     // The flow dispatcher of Topologies/load-balancer.yaml (NAT gateway, elastic IP, load balancers) over

@@ -134,4 +134,76 @@ private let ladies = Array("Ladies and Gentlemen of the class of '99: If I could
         }
     }
 
+    /// Every length 0…300 and the lengths around each path's edges, against swift-crypto with a random
+    /// nonce and associated data (so the aad absorption is checked on every path), and through the
+    /// WireGuard entry points: seal is two-pass up to 192 bytes and one-pass above; open is one-pass up to
+    /// `onePassOpenLimit` (its scratch is split at 960 bytes of keystream) and two-pass above. Round trip;
+    /// a flipped bit of ciphertext, tag or aad is rejected and leaves the buffer as it was.
+    @Test func matchesSwiftCryptoAcrossPaths() throws {
+        var rng = SplitMix64(state: 0x5354_4954_4348_4544)
+        let limit = InPlaceChaChaPoly.onePassOpenLimit
+        let edges = [447, 448, 449, 959, 960, 961, 1215, 1216, 1217, 1471, 1472, 1473, 1727, 1728, 1729,
+                     limit - 1, limit, limit + 1, limit + 16, 2048, 4096, 9000, 9216]
+        for (i, length) in (Array(0...300) + edges).enumerated() {
+            let key = rng.bytes(32)
+            let nonce = rng.bytes(12)
+            let aad = rng.bytes([0, 1, 13, 16, 40][i % 5])
+            let plaintext = rng.bytes(length)
+            let aead = key.withUnsafeBytes { InPlaceChaChaPoly(key: $0) }
+
+            let box = try ChaChaPoly.seal(plaintext, using: SymmetricKey(data: key), nonce: ChaChaPoly.Nonce(data: nonce),
+                                          authenticating: aad)
+            var buffer = plaintext
+            var tag = [UInt8](repeating: 0, count: 16)
+            buffer.withUnsafeMutableBytes { b in
+                nonce.withUnsafeBytes { n in aad.withUnsafeBytes { a in tag.withUnsafeMutableBytes { t in
+                    aead.seal(b, nonce: n, aad: a, tag: t.baseAddress!)
+                } } }
+            }
+            #expect(buffer == [UInt8](box.ciphertext), "ciphertext, length \(length)")
+            #expect(tag == [UInt8](box.tag), "tag, length \(length)")
+
+            let ciphertext = buffer
+            func open(_ tag: [UInt8], _ aad: [UInt8]) -> Bool {
+                buffer.withUnsafeMutableBytes { b in
+                    nonce.withUnsafeBytes { n in aad.withUnsafeBytes { a in tag.withUnsafeBytes { t in
+                        aead.open(b, nonce: n, aad: a, tag: t.baseAddress!)
+                    } } }
+                }
+            }
+            var badTag = tag
+            badTag[Int(rng.next() % 16)] ^= 1 << (rng.next() % 8)
+            #expect(!open(badTag, aad), "tag bit, length \(length)")
+            #expect(buffer == ciphertext, "untouched after a bad tag, length \(length)")
+            if length > 0 {
+                // The last byte too: on the one-pass path it is MACed after the batches, not during one.
+                for byte in [Int(rng.next() % UInt64(length)), length - 1] {
+                    buffer[byte] ^= 1 << (rng.next() % 8)
+                    let flipped = buffer
+                    #expect(!open(tag, aad), "ciphertext byte \(byte), length \(length)")
+                    #expect(buffer == flipped, "untouched after a bad ciphertext, length \(length)")
+                    buffer = ciphertext
+                }
+            }
+            if !aad.isEmpty {
+                var badAAD = aad
+                badAAD[Int(rng.next() % UInt64(aad.count))] ^= 1
+                #expect(!open(tag, badAAD), "aad, length \(length)")
+                #expect(buffer == ciphertext)
+            }
+            #expect(open(tag, aad), "round trip, length \(length)")
+            #expect(buffer == plaintext, "round trip, length \(length)")
+
+            // WireGuard's entry points: nonce from the counter, no aad.
+            let counter = rng.next()
+            let wgBox = try ChaChaPoly.seal(plaintext, using: SymmetricKey(data: key), nonce: WireGuardAEAD.nonce(counter))
+            buffer.withUnsafeMutableBytes { b in tag.withUnsafeMutableBytes { aead.seal(b, counter: counter, tag: $0.baseAddress!) } }
+            #expect(buffer == [UInt8](wgBox.ciphertext), "WireGuard ciphertext, length \(length)")
+            #expect(tag == [UInt8](wgBox.tag), "WireGuard tag, length \(length)")
+            #expect(buffer.withUnsafeMutableBytes { b in tag.withUnsafeBytes { aead.open(b, counter: counter, tag: $0.baseAddress!) } },
+                    "WireGuard round trip, length \(length)")
+            #expect(buffer == plaintext, "WireGuard round trip, length \(length)")
+        }
+    }
+
 }

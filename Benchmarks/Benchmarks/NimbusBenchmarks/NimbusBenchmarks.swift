@@ -45,8 +45,10 @@ final class PipelineFixture {
     var cursor = 0
     var timestamp: UInt64 = 1_700_000_000 * 1_000_000_000
 
-    init(flows: Int, routeOnly: Bool = false) {
-        let topology = try! TopologyLoader.load(path: repositoryRoot + "/Topologies/security-groups.yaml")
+    /// `nat`: `Topologies/nat-private.yaml` instead, app-1's TCP flows to 198.18.0.1:443 out through the
+    /// NAT gateway (each a mapping; the gateway keeps the source port) and the server's replies to it.
+    init(flows: Int, routeOnly: Bool = false, nat: Bool = false) {
+        let topology = try! TopologyLoader.load(path: repositoryRoot + (nat ? "/Topologies/nat-private.yaml" : "/Topologies/security-groups.yaml"))
         var config = topology.dataplaneConfig()
         config.firewall?.maxFlows = flows
         if routeOnly {
@@ -54,13 +56,27 @@ final class PipelineFixture {
             config.networkACLs = []
             for i in config.subnets.indices { config.subnets[i].networkACL = nil }
         }
-        let web = config.port(named: "web-1")!
+        // The dataplane ports client packets and server packets enter on.
+        let web = nat ? UInt16(0) : config.port(named: "web-1")!
+        let clientPort = nat ? config.port(named: "app-1")! : UInt16(0)
+        let app = config.ports[Int(clientPort)]
+        let natAddress = nat ? NATStage.pairedAddress(for: app.ip, pool: config.natGateways[0].publicIPs, seed: 0) : app.ip
         let server = config.ports[Int(web)]
         let client = config.ports[0]
         func frame(_ f: Int, toServer: Bool, flags: UInt8, payload: Int) -> [UInt8] {
-            let addr = IPv4Address(value: IPv4Address(198, 18, 0, 1).value + UInt32(f / 60000))
             let port = UInt16(1024 + f % 60000)
             let data = [UInt8](repeating: 0xA5, count: payload)
+            if nat {
+                let remote = IPv4Address(value: IPv4Address(198, 18, 0, 1).value + UInt32(f / 60000))
+                return toServer
+                    ? FrameBuilder.tcpFrame(sourceMAC: app.peerMAC, destinationMAC: config.routerMAC, source: app.ip,
+                                            destination: remote, sourcePort: port, destinationPort: 443, flags: flags,
+                                            sequence: 1001, acknowledgment: 5001, payload: data)
+                    : FrameBuilder.tcpFrame(sourceMAC: config.upstreamMAC, destinationMAC: config.routerMAC, source: remote,
+                                            destination: natAddress, sourcePort: 443, destinationPort: port, flags: flags,
+                                            sequence: 5001, acknowledgment: 1001, payload: data)
+            }
+            let addr = IPv4Address(value: IPv4Address(198, 18, 0, 1).value + UInt32(f / 60000))
             return toServer
                 ? FrameBuilder.tcpFrame(sourceMAC: client.peerMAC, destinationMAC: config.routerMAC, source: addr,
                                         destination: server.ip, sourcePort: port, destinationPort: 443, flags: flags,
@@ -80,7 +96,7 @@ final class PipelineFixture {
             for (toServer, flags) in steps {
                 for f in first..<last {
                     _ = frame(f, toServer: toServer, flags: flags, payload: 0).withUnsafeBytes {
-                        batch.append($0, timestamp: timestamp, port: toServer ? 0 : web)
+                        batch.append($0, timestamp: timestamp, port: toServer ? clientPort : web)
                     }
                 }
                 dataplane.process(&batch)
@@ -98,7 +114,7 @@ final class PipelineFixture {
             let toServer = k & 1 == 0
             let f = frame((k >> 1) &* 7919 % flows, toServer: toServer, flags: TCPHeader.ack | TCPHeader.psh, payload: 6)
             f.withUnsafeBytes { (frames + k * 64).copyMemory(from: $0.baseAddress!, byteCount: 60) }
-            ports.append(toServer ? 0 : web)
+            ports.append(toServer ? clientPort : web)
         }
         self.count = count
         self.frames = frames
@@ -311,10 +327,12 @@ let benchmarks: @Sendable () -> Void = {
 
     // The whole pipeline on established flows, one 256-packet batch of 64-byte frames per unit, with
     // security groups and conntrack (sg) and routing only (route).
-    for (name, routeOnly) in [("pipeline-established-sg", false), ("pipeline-established-route", true)] {
+    // `nat`: app-1 out through the NAT gateway (groups, conntrack and the NAT stage both ways).
+    for (name, routeOnly, nat) in [("pipeline-established-sg", false, false), ("pipeline-established-route", true, false),
+                                   ("pipeline-established-nat", false, true)] {
         nonisolated(unsafe) var fixture: PipelineFixture?
         Benchmark("\(name)-1000-flows-batch", configuration: .init(scalingFactor: .kilo)) { benchmark in
-            if fixture == nil { fixture = PipelineFixture(flows: 1000, routeOnly: routeOnly) }
+            if fixture == nil { fixture = PipelineFixture(flows: 1000, routeOnly: routeOnly, nat: nat) }
             let f = fixture!
             for _ in 0..<PacketBatch.inputCapacity { f.runBatch() }  // warm, unmeasured
             benchmark.startMeasurement()

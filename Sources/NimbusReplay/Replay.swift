@@ -176,16 +176,16 @@ struct ReplayRun: ~Copyable {
             }
             globalPorts.append(map)
         }
+        for spec in specs {
+            if let problem = spec.config.problem(forWorkers: options.workers) {
+                throw ReplayError("--workers \(options.workers): \(problem)")
+            }
+        }
         let runtimes = specs.enumerated().map { k, spec in
             // Several sites go packet by packet: waking threads for every packet would cost more than it saves.
             SiteRuntime(site: spec, seed: options.seed, workers: options.workers, threaded: !multi,
                         globalPort: globalPorts[k], globalNames: names,
                         prefix: multi ? spec.config.name + "/" : "")
-        }
-        for spec in specs {
-            if let problem = spec.config.problem(forWorkers: options.workers) {
-                throw ReplayError("--workers \(options.workers): \(problem)")
-            }
         }
         var inputs: [InputStream] = []
         var totalBytes = 0

@@ -92,3 +92,14 @@ enum SystemInfo {
         #endif
     }
 }
+
+/// A reusable barrier that keeps the bench's workers in step (a `pthread_barrier_t`, allocated once).
+final class Barrier: @unchecked Sendable {
+    private let b = UnsafeMutablePointer<pthread_barrier_t>.allocate(capacity: 1)
+    init(count: Int) { pthread_barrier_init(b, nil, UInt32(count)) }
+    deinit {
+        pthread_barrier_destroy(b)
+        b.deallocate()
+    }
+    func wait() { _ = pthread_barrier_wait(b) }
+}

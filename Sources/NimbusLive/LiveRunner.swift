@@ -72,17 +72,7 @@ public enum LiveRunner {
                 for p in ports where p.receive(into: group, arrivals: &arrivals, now: now) > 0 { any = true }
                 if arrivals.isEmpty { break }
                 group.process()
-                for w in group.workers {
-                    order.removeAll(keepingCapacity: true)
-                    w.batch.appendLeads(to: &order)
-                    for i in order { emit(w.batch, i, ports, &writers) }
-                }
-                for a in arrivals {
-                    let w = group.workers[Int(a >> 16)]
-                    order.removeAll(keepingCapacity: true)
-                    w.batch.appendEmission(ofInput: Int(a & 0xFFFF), to: &order)
-                    for i in order { emit(w.batch, i, ports, &writers) }
-                }
+                group.forEachEmission(arrivals) { w, i in emit(w.batch, i, ports, &writers) }
                 // One sendmmsg per port per round: the frames still lie in the batches until now.
                 for p in ports { p.flush() }
                 group.resetBatches()

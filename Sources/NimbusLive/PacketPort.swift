@@ -104,7 +104,7 @@ final class PacketPort {
                     // Each frame goes to the batch of the worker that owns its flow.
                     let w = group.dispatch(frame: frame)
                     guard let i = group.workers[w].batch.append(frame, timestamp: now, port: port) else { return n }
-                    arrivals.append(UInt32(w) << 16 | UInt32(i))
+                    arrivals.append(WorkerGroup.arrival(worker: w, index: i))
                     n += 1
                 }
                 packetInBlock += 1

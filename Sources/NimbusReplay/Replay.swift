@@ -108,7 +108,7 @@ struct InputStream {
 final class SiteRuntime {
     let config: DataplaneConfig
     let group: WorkerGroup
-    /// The inputs in the workers' batches, in arrival order: worker << 16 | index in its batch. (Appended
+    /// The inputs in the workers' batches, in arrival order (`WorkerGroup.arrival`). (Appended
     /// per packet by the replay's one thread: no dynamic exclusivity checks.)
     @exclusivity(unchecked) var arrivals: [UInt32] = []
     let events: [ReplayEvent]
@@ -156,8 +156,6 @@ struct ReplayRun: ~Copyable {
     var flowLog: FlowLogWriter?
     var keyLog: AtomicOutputFile?
     var keyLogText = ""
-    /// The batch's packets in the order they leave (reused batch after batch).
-    var order: [Int] = []
     var transit: [Transit] = []
     var transitHead = 0
 
@@ -256,7 +254,6 @@ struct ReplayRun: ~Copyable {
         self.progress = progress
         report = ReplayReport(counters: Counters(portCount: portNames.count), portNames: portNames)
         writers = Array(repeating: nil, count: portNames.count)
-        order.reserveCapacity(PacketBatch.metaCapacity)
         for site in sites {
             for w in site.group.workers {
                 w.dataplane.context.flowLog.enabled = flowLog != nil
@@ -306,7 +303,7 @@ struct ReplayRun: ~Copyable {
             switch inputs[k].adapter.append(record.bytes, linkType: record.linkType, timestamp: ts, port: port,
                                             to: &site.group.workers[w].batch) {
             case .appended(let i):
-                site.arrivals.append(UInt32(w) << 16 | UInt32(i))
+                site.arrivals.append(WorkerGroup.arrival(worker: w, index: i))
                 try advance(k)
                 if site.group.workers[w].batch.isFull { try flush(site, traceOutput: traceOutput) }
             case .rejected(let reason):
@@ -379,7 +376,7 @@ struct ReplayRun: ~Copyable {
         try applyEvents(site, upTo: t.timestamp, traceOutput: traceOutput)
         let w = t.frame.withUnsafeBytes { site.group.dispatch(frame: $0) }
         if let i = t.frame.withUnsafeBytes({ site.group.workers[w].batch.append($0, timestamp: t.timestamp, port: 0) }) {
-            site.arrivals.append(UInt32(w) << 16 | UInt32(i))
+            site.arrivals.append(WorkerGroup.arrival(worker: w, index: i))
         } else {
             site.group.workers[0].dataplane.countRejectedInput(port: 0, bytes: t.frame.count, reason: .frameTooLarge)
         }
@@ -426,7 +423,7 @@ struct ReplayRun: ~Copyable {
         for w in workers { w.dataplane.context.trace.limit = 0 }
         if tracing > 0 {
             for a in site.arrivals.prefix(tracing) {
-                let (w, i) = (Int(a >> 16), Int(a & 0xFFFF))
+                let (w, i) = WorkerGroup.place(a)
                 summaries.append(summarize(frame: workers[w].batch.bytes(i)))
                 // A worker's traced packets are the first ones of its batch.
                 workers[w].dataplane.context.trace.limit = max(workers[w].dataplane.context.trace.limit, i + 1)
@@ -435,7 +432,7 @@ struct ReplayRun: ~Copyable {
         site.group.process()
         if tracing > 0 {
             for (n, a) in site.arrivals.prefix(tracing).enumerated() {
-                let (w, i) = (Int(a >> 16), Int(a & 0xFFFF))
+                let (w, i) = WorkerGroup.place(a)
                 traced += 1
                 let m = workers[w].batch.meta[i]
                 var lines = ["packet \(traced) at \(captureTime(m.timestamp))s in \(site.formatter.portNames[Int(m.inPort)]), \(summaries[n])"]
@@ -448,18 +445,7 @@ struct ReplayRun: ~Copyable {
             for w in workers { w.dataplane.context.trace.clear() }
         }
         do throws(CaptureError) {
-            // Each worker's timer output first, then input by input in arrival order.
-            for w in workers {
-                order.removeAll(keepingCapacity: true)
-                w.batch.appendLeads(to: &order)
-                for i in order { try emit(site, w, i) }
-            }
-            for a in site.arrivals {
-                let w = workers[Int(a >> 16)]
-                order.removeAll(keepingCapacity: true)
-                w.batch.appendEmission(ofInput: Int(a & 0xFFFF), to: &order)
-                for i in order { try emit(site, w, i) }
-            }
+            try site.group.forEachEmission(site.arrivals) { (w, i) throws(CaptureError) in try emit(site, w, i) }
         } catch { throw ReplayError(error.message) }
         collectSiteLogs(site)
         site.group.resetBatches()

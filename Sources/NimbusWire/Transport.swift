@@ -20,7 +20,10 @@ public struct ICMPHeader {
     /// Echo identifier (for echo request/reply).
     @inlinable public var identifier: UInt16 { bytes.u16(4) }
     @inlinable public var sequence: UInt16 { bytes.u16(6) }
-    @inlinable public var isError: Bool { type == 3 || type == 4 || type == 5 || type == 11 || type == 12 }
+    @inlinable public var isError: Bool { ICMPHeader.isError(type: type) }
+    /// Destination unreachable, source quench, redirect, time exceeded, parameter problem: the types that
+    /// quote the datagram they are about.
+    @inlinable public static func isError(type: UInt8) -> Bool { type == 3 || type == 4 || type == 5 || type == 11 || type == 12 }
     @inlinable public var isEcho: Bool { type == 0 || type == 8 }
     /// The message's data (for errors: the offending datagram's IP header and first bytes).
     @inlinable public var body: RawBytes { bytes.suffix(from: 8) }

@@ -86,13 +86,9 @@ public struct ConntrackStage: Stage, ~Copyable {
         guard table.count > 4096 else { return }   // a small table is in cache anyway
         for pass in 0..<2 {
             for i in 0..<n {
-                let m = batch.meta[i]
-                guard m.verdict == .pending, m.etherType == EtherType.ipv4, m.hasL4,
-                      m.ipProtocol == IPProtocol.tcp || m.ipProtocol == IPProtocol.udp else { continue }
-                let frame = batch.bytes(i)
-                let l3 = Int(m.l3Offset), l4 = Int(m.l4Offset)
-                let (key, _) = FlowKey.canonical(protocol: m.ipProtocol, source: frame.u32(l3 + 12), sourcePort: frame.u16(l4),
-                                                 destination: frame.u32(l3 + 16), destinationPort: frame.u16(l4 + 2))
+                guard let t = batch.portTuple(i) else { continue }
+                let (key, _) = FlowKey.canonical(protocol: t.proto, source: t.source, sourcePort: t.sourcePort,
+                                                 destination: t.destination, destinationPort: t.destinationPort)
                 if pass == 0 { table.prefetchSlot(key) } else { table.prefetchEntry(key) }
             }
         }

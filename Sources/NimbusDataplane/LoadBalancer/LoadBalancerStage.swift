@@ -152,15 +152,9 @@ public struct LoadBalancerStage: ~Copyable {
         let n = batch.inputCount
         for pass in 0..<4 {
             for i in 0..<n {
-                let m = batch.meta[i]
-                guard m.verdict == .pending, m.etherType == EtherType.ipv4, m.hasL4,
-                      m.ipProtocol == IPProtocol.tcp || m.ipProtocol == IPProtocol.udp else { continue }
-                let frame = batch.bytes(i)
-                let l3 = Int(m.l3Offset), l4 = Int(m.l4Offset)
-                let src = frame.u32(l3 + 12), dst = frame.u32(l3 + 16), sport = frame.u16(l4), dport = frame.u16(l4 + 2)
-                let proto = m.ipProtocol
+                guard let (proto, src, sport, dst, dport) = batch.portTuple(i) else { continue }
                 let listener = listenerIndex.find(LoadBalancerStage.listenerKey(dst, proto, dport))
-                guard listener != nil || m.inPort != DataplaneConfig.internetPort else { continue }
+                guard listener != nil || batch.meta[i].inPort != DataplaneConfig.internetPort else { continue }
                 let key = listener.map { LoadBalancerStage.flowKey(src, sport, $0, 0, proto, 1) }
                     ?? LoadBalancerStage.flowKey(src, sport, dst, dport, proto, 2)
                 if pass == 0 {

@@ -131,21 +131,16 @@ public struct NATStage: ~Copyable {
         let n = batch.inputCount
         for pass in 0..<4 {
             for i in 0..<n {
-                let m = batch.meta[i]
-                guard m.verdict == .pending, m.etherType == EtherType.ipv4, m.hasL4,
-                      m.ipProtocol == IPProtocol.tcp || m.ipProtocol == IPProtocol.udp else { continue }
-                let frame = batch.bytes(i)
-                let l3 = Int(m.l3Offset), l4 = Int(m.l4Offset)
-                let fromInternet = m.inPort == DataplaneConfig.internetPort
-                let key = fromInternet ? natKey(m.ipProtocol, frame.u32(l3 + 16), frame.u16(l4 + 2))
-                    : natKey(m.ipProtocol, frame.u32(l3 + 12), frame.u16(l4))
+                guard let t = batch.portTuple(i) else { continue }
+                let fromInternet = batch.meta[i].inPort == DataplaneConfig.internetPort
+                let key = fromInternet ? natKey(t.proto, t.destination, t.destinationPort) : natKey(t.proto, t.source, t.sourcePort)
                 if pass == 0 {
                     if fromInternet { externalMap.prefetch(key) } else { internalMap.prefetch(key) }
                 } else if pass == 1 {
                     if let idx = fromInternet ? externalMap.find(key) : internalMap.find(key) { nimbus_prefetch(mappings + Int(idx)) }
                 } else if fromInternet, let idx = externalMap.find(key) {
                     let internalKey = mappings[Int(idx)].internalKey
-                    let (flow, _) = FlowKey.canonical(protocol: m.ipProtocol, source: frame.u32(l3 + 12), sourcePort: frame.u16(l4),
+                    let (flow, _) = FlowKey.canonical(protocol: t.proto, source: t.source, sourcePort: t.sourcePort,
                                                       destination: UInt32(truncatingIfNeeded: internalKey >> 16),
                                                       destinationPort: UInt16(truncatingIfNeeded: internalKey))
                     conntrack.prefetch(flow, entry: pass == 3)

@@ -114,7 +114,7 @@ public struct FlowDispatcher: Sendable {
         }
         var w: Int
         let l4 = UnsafeRawBufferPointer(rebasing: p[hl...])
-        if proto == IPProtocol.icmp, l4.count >= 8, FlowDispatcher.isICMPError(l4[0]),
+        if proto == IPProtocol.icmp, l4.count >= 8, ICMPHeader.isError(type: l4[0]),
            let inner = quoted(UnsafeRawBufferPointer(rebasing: l4[8...])) {
             w = choose(inner.src, inner.srcPort, inner.dst, inner.dstPort, inner.proto)
         } else {
@@ -194,10 +194,6 @@ public struct FlowDispatcher: Sendable {
             return (0, 0)
         }
     }
-
-    /// Destination unreachable, source quench, redirect, time exceeded, parameter problem.
-    @inline(__always)
-    static func isICMPError(_ type: UInt8) -> Bool { type == 3 || type == 4 || type == 5 || type == 11 || type == 12 }
 
     private func quoted(_ q: UnsafeRawBufferPointer) -> (src: UInt32, srcPort: UInt16, dst: UInt32, dstPort: UInt16, proto: UInt8)? {
         guard q.count >= 20, q[0] >> 4 == 4 else { return nil }

@@ -6,17 +6,6 @@ import Glibc
 import Darwin
 #endif
 
-/// A reusable barrier for worker threads (a `pthread_barrier_t`, allocated once).
-public final class Barrier: @unchecked Sendable {
-    private let b = UnsafeMutablePointer<pthread_barrier_t>.allocate(capacity: 1)
-    public init(count: Int) { pthread_barrier_init(b, nil, UInt32(count)) }
-    deinit {
-        pthread_barrier_destroy(b)
-        b.deallocate()
-    }
-    public func wait() { _ = pthread_barrier_wait(b) }
-}
-
 /// A thread running `body` once; `join` waits for it.
 public final class WorkerThread: @unchecked Sendable {
     private final class Box {

@@ -29,6 +29,8 @@ public final class WorkerGroup: @unchecked Sendable {
     @exclusivity(unchecked) public var dispatcher: FlowDispatcher
     public var count: Int { workers.count }
     private let handOff: RoundHandOff
+    /// `forEachEmission`'s scratch, reused round after round.
+    @exclusivity(unchecked) private var order: [Int] = []
     private var threads: [WorkerThread] = []
 
     /// - Parameters:
@@ -40,6 +42,7 @@ public final class WorkerGroup: @unchecked Sendable {
         workers = (0..<n).map { Worker(Dataplane(config: config, seed: seed, share: WorkerShare(index: $0, count: n))) }
         dispatcher = FlowDispatcher(config: config, workers: n)
         handOff = RoundHandOff(helpers: n - 1)
+        order.reserveCapacity(PacketBatch.metaCapacity)
         guard threaded && n > 1 else { return }
         let handOff = handOff
         for k in 1..<n {
@@ -83,6 +86,31 @@ public final class WorkerGroup: @unchecked Sendable {
         handOff.start()
         workers[0].run()
         handOff.finish()
+    }
+
+    /// An input's place among the workers' batches, as the caller notes it in arrival order.
+    @inline(__always)
+    public static func arrival(worker: Int, index: Int) -> UInt32 { UInt32(worker) << 16 | UInt32(index) }
+
+    @inline(__always)
+    public static func place(_ arrival: UInt32) -> (worker: Int, index: Int) { (Int(arrival >> 16), Int(arrival & 0xFFFF)) }
+
+    /// Calls `body` for every packet of the processed batches, in the order they leave: each worker's
+    /// timer output first, then input by input in `arrivals` order (`arrival(worker:index:)`), each with
+    /// what was generated before and in answer to it. What leaves thus does not depend on which worker
+    /// finished first.
+    public func forEachEmission<E: Error>(_ arrivals: [UInt32], _ body: (Worker, Int) throws(E) -> Void) throws(E) {
+        for w in workers {
+            order.removeAll(keepingCapacity: true)
+            w.batch.appendLeads(to: &order)
+            for i in order { try body(w, i) }
+        }
+        for a in arrivals {
+            let (k, i) = WorkerGroup.place(a)
+            order.removeAll(keepingCapacity: true)
+            workers[k].batch.appendEmission(ofInput: i, to: &order)
+            for j in order { try body(workers[k], j) }
+        }
     }
 
     /// Empties every batch.

@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "nimbus",
             dependencies: [
-                "NimbusTopology", "NimbusReplay", "NimbusDataplane", "NimbusBench", "NimbusLive",
+                "NimbusWire", "NimbusTopology", "NimbusReplay", "NimbusDataplane", "NimbusBench", "NimbusLive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

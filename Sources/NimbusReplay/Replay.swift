@@ -34,6 +34,10 @@ public struct ReplayOptions: Sendable {
     /// outputs are deterministic for a given count.
     public var workers = 1
     public static let maximumWorkers = 64
+    /// Hosts of the captures and the instances that play them (`--map`).
+    public var maps: [HostMapping] = []
+    /// With maps: leave wrong checksums on a mapped host's frames as they are, to be dropped as malformed.
+    public var keepChecksums = false
 
     public init(inputs: [(port: String, path: String)], outputDirectory: String) {
         self.inputs = inputs
@@ -158,6 +162,10 @@ struct ReplayRun: ~Copyable {
     var keyLogText = ""
     var transit: [Transit] = []
     var transitHead = 0
+    /// `--map`: rewrites frames from and to the mapped hosts (nil without maps).
+    let mapper: CaptureMapper?
+    /// Per mapped host: frames from it, frames to it.
+    var mappedCounts: [(from: Int, to: Int)]
 
     var isMultiSite: Bool { sites.count > 1 }
 
@@ -201,6 +209,7 @@ struct ReplayRun: ~Copyable {
             var st = stat()
             if stat(path, &st) == 0 { totalBytes += Int(st.st_size) }
         }
+        let mapper = try ReplayRun.mapper(options: options, specs: specs, portNames: names, globalPorts: globalPorts)
         try ReplayRun.makeDirectory(options.outputDirectory)
         if multi {
             for spec in specs { try ReplayRun.makeDirectory(options.outputDirectory + "/" + spec.config.name) }
@@ -237,12 +246,39 @@ struct ReplayRun: ~Copyable {
         }
         let progress = options.showProgress && isatty(2) == 1 ? Progress(totalBytes: totalBytes) : nil
         return ReplayRun(options: options, sites: runtimes, portNames: names, owners: IPv4PrefixTable(owned),
-                         inputs: inputs, drops: drops, flowLog: flowLog, keyLog: keyLog, progress: progress)
+                         inputs: inputs, drops: drops, flowLog: flowLog, keyLog: keyLog, progress: progress,
+                         mapper: mapper)
+    }
+
+    /// The `--map` rewriter, or nil without maps; a map naming no instance, or an address twice, fails.
+    static func mapper(options: ReplayOptions, specs: [ReplaySite], portNames: [String],
+                       globalPorts: [[Int]]) throws(ReplayError) -> CaptureMapper? {
+        guard !options.maps.isEmpty else { return nil }
+        var hosts: [CaptureMapper.Host] = []
+        for m in options.maps {
+            let flag = "--map \(m.address)=\(m.instance)"
+            guard let global = portNames.firstIndex(of: m.instance), global != 0,
+                  let site = globalPorts.firstIndex(where: { $0.contains(global) }),
+                  let local = globalPorts[site].firstIndex(of: global) else {
+                let instances = portNames.dropFirst().joined(separator: ", ")
+                throw ReplayError("\(flag): no instance named '\(m.instance)'; instances are: \(instances)")
+            }
+            guard !hosts.contains(where: { $0.address == m.address }) else {
+                throw ReplayError("\(flag): \(m.address) is mapped twice")
+            }
+            let c = specs[site].config
+            let p = c.ports[local]
+            hosts.append(CaptureMapper.Host(address: m.address, site: site, port: UInt16(local), instanceAddress: p.ip,
+                                            instanceMAC: p.peerMAC, routerMAC: c.routerMAC, upstreamMAC: c.upstreamMAC))
+        }
+        return CaptureMapper(hosts: hosts, keepChecksums: options.keepChecksums)
     }
 
     private init(options: ReplayOptions, sites: [SiteRuntime], portNames: [String], owners: IPv4PrefixTable<Int>,
                  inputs: [InputStream], drops: PcapngWriter, flowLog: FlowLogWriter?, keyLog: AtomicOutputFile?,
-                 progress: Progress?) {
+                 progress: Progress?, mapper: CaptureMapper?) {
+        self.mapper = mapper
+        mappedCounts = Array(repeating: (0, 0), count: mapper?.hosts.count ?? 0)
         self.options = options
         self.sites = sites
         self.portNames = portNames
@@ -294,14 +330,51 @@ struct ReplayRun: ~Copyable {
             // at that time, so timers stay monotonic and the replay stays deterministic.
             let ts = max(record.timestamp, lastTimestamp)
             lastTimestamp = ts
-            let s = inputs[k].site ?? siteOwning(record.bytes, linkType: record.linkType)
+            var s: Int
+            var globalPort = inputs[k].port
+            var bytes = record.bytes
+            var linkType = record.linkType
+            if let mapper, let (ip, role) = mapper.role(of: record.bytes, linkType: record.linkType) {
+                switch role {
+                case .fromHost(let h):
+                    let host = mapper.hosts[h]
+                    s = host.site
+                    globalPort = sites[s].globalPort[Int(host.port)]
+                    try applyEvents(sites[s], upTo: ts, traceOutput: traceOutput)
+                    bytes = mapper.frameFromHost(h, ip: ip)
+                    mappedCounts[h].from += 1
+                case .toHost(let h):
+                    let host = mapper.hosts[h]
+                    s = host.site
+                    globalPort = 0
+                    try applyEvents(sites[s], upTo: ts, traceOutput: traceOutput)
+                    // The instance's flow gets its public endpoint when its packets are processed: finish
+                    // what is waiting before asking for it.
+                    try flush(sites[s], traceOutput: traceOutput)
+                    let group = sites[s].group
+                    bytes = mapper.frameToHost(h, ip: ip) { proto, port in
+                        group.publicEndpoint(port: host.port, protocol: proto, localPort: port)
+                    }
+                    mappedCounts[h].to += 1
+                }
+                linkType = .ethernet
+            } else {
+                s = inputs[k].site ?? siteOwning(record.bytes, linkType: record.linkType)
+            }
             let site = sites[s]
             try applyEvents(site, upTo: ts, traceOutput: traceOutput)
-            let port = UInt16(site.globalPort.firstIndex(of: inputs[k].port) ?? 0)
+            let port = UInt16(site.globalPort.firstIndex(of: globalPort) ?? 0)
             let w = site.group.count == 1 ? 0
-                : site.group.dispatch(ipv4: record.linkType.flatMap { LinkLayerAdapter.ipv4Packet(of: record.bytes, linkType: $0) })
-            switch inputs[k].adapter.append(record.bytes, linkType: record.linkType, timestamp: ts, port: port,
-                                            to: &site.group.workers[w].batch) {
+                : site.group.dispatch(ipv4: linkType.flatMap { LinkLayerAdapter.ipv4Packet(of: bytes, linkType: $0) })
+            var outcome = inputs[k].adapter.append(bytes, linkType: linkType, timestamp: ts, port: port,
+                                                   to: &site.group.workers[w].batch)
+            if outcome == .batchFull {
+                // Offer it again at once to the emptied batch (a mapped frame is built only once).
+                try flush(site, traceOutput: traceOutput)
+                outcome = inputs[k].adapter.append(bytes, linkType: linkType, timestamp: ts, port: port,
+                                                   to: &site.group.workers[w].batch)
+            }
+            switch outcome {
             case .appended(let i):
                 site.arrivals.append(WorkerGroup.arrival(worker: w, index: i))
                 try advance(k)
@@ -309,14 +382,14 @@ struct ReplayRun: ~Copyable {
             case .rejected(let reason):
                 // Keep drops.pcapng in arrival order: finish the batch before recording this one.
                 try flush(site, traceOutput: traceOutput)
-                site.group.workers[0].dataplane.countRejectedInput(port: port, bytes: record.bytes.count, reason: reason)
-                let capped = UnsafeRawBufferPointer(rebasing: record.bytes.prefix(Int(PcapWriter.snaplen)))
+                site.group.workers[0].dataplane.countRejectedInput(port: port, bytes: bytes.count, reason: reason)
+                let capped = UnsafeRawBufferPointer(rebasing: bytes.prefix(Int(PcapWriter.snaplen)))
                 do throws(CaptureError) {
-                    try drops.write(interface: inputs[k].port, timestamp: ts, bytes: capped, comment: reason.name)
+                    try drops.write(interface: globalPort, timestamp: ts, bytes: capped, comment: reason.name)
                 } catch { throw ReplayError(error.message) }
                 if traced < options.traceCount {
                     traced += 1
-                    traceOutput("packet \(traced) at \(captureTime(ts))s in \(portNames[inputs[k].port]), \(record.bytes.count) bytes\n  ingress     DROP \(reason.name): \(reason.explanation)")
+                    traceOutput("packet \(traced) at \(captureTime(ts))s in \(portNames[globalPort]), \(bytes.count) bytes\n  ingress     DROP \(reason.name): \(reason.explanation)")
                 }
                 try advance(k)
             case .batchFull:
@@ -353,6 +426,12 @@ struct ReplayRun: ~Copyable {
             flowLog?.add(site.group.openFlows())
         }
         report.workers = options.workers
+        if let mapper {
+            report.mappedHosts = mapper.hosts.indices.map { h in
+                (mapper.hosts[h].address.description, options.maps[h].instance, mappedCounts[h].from, mappedCounts[h].to)
+            }
+            report.mappedChecksumsRecomputed = mapper.checksumsRecomputed
+        }
         report.seconds = monotonicSeconds() - start
         try commitOutputs()
     }

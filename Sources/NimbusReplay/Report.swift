@@ -17,6 +17,10 @@ public struct ReplayReport: Sendable {
     public var vpnTunnels: [(name: String, stats: WireGuardStats, peers: [(publicKey: WireGuardKey, status: WireGuardPeerStatus)])] = []
     /// Workers per site.
     public var workers = 1
+    /// `--map`: per mapped host, the frames it sent, the frames sent to it, and how many of its frames
+    /// had their checksums recomputed (offloaded in the capture).
+    public var mappedHosts: [(address: String, instance: String, fromHost: Int, toHost: Int)] = []
+    public var mappedChecksumsRecomputed = 0
     public var seconds: Double = 0
 
     public var mpps: Double { seconds > 0 ? Double(counters.packetsIn) / seconds / 1e6 : 0 }
@@ -62,6 +66,13 @@ public struct ReplayReport: Sendable {
                 return o
             }.joined(separator: ",")
             s += "\n  },\n"
+        }
+        if !mappedHosts.isEmpty {
+            s += "  \"map\": {\n    \"hosts\": {"
+            s += mappedHosts.map { h in
+                "\n      \(jsonString(h.address)): { \"instance\": \(jsonString(h.instance)), \"from-host\": \(h.fromHost), \"to-host\": \(h.toHost) }"
+            }.joined(separator: ",")
+            s += "\n    },\n    \"checksums-recomputed\": \(mappedChecksumsRecomputed)\n  },\n"
         }
         s += "  \"workers\": \(workers),\n"
         s += "  \"seconds\": \(format(seconds, 6)),\n"

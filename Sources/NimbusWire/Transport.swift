@@ -14,6 +14,9 @@ public struct ICMPHeader {
         self.bytes = bytes
     }
 
+    /// Wraps bytes already known to hold the 8-byte header.
+    @inlinable public init(unchecked bytes: RawBytes) { self.bytes = bytes }
+
     @inlinable public var type: UInt8 { bytes.u8(0) }
     @inlinable public var code: UInt8 { bytes.u8(1) }
     @inlinable public var checksum: UInt16 { bytes.u16(2) }
@@ -28,6 +31,12 @@ public struct ICMPHeader {
     /// The message's data (for errors: the offending datagram's IP header and first bytes).
     @inlinable public var body: RawBytes { bytes.suffix(from: 8) }
     @inlinable public var isChecksumValid: Bool { InternetChecksum.verify(bytes) }
+
+    /// Rewrites the echo identifier, patching the checksum (RFC 1624).
+    @inlinable public func setIdentifier(_ id: UInt16) {
+        bytes.setU16(2, InternetChecksum.update(checksum, old: identifier, new: id))
+        bytes.setU16(4, id)
+    }
 
     @inlinable public func updateChecksum() {
         bytes.setU16(2, 0)
@@ -59,6 +68,7 @@ public struct ICMPv6Header {
 @frozen
 public struct UDPHeader {
     public static let length = 8
+    public static let checksumOffset = 6
     public let bytes: RawBytes
 
     @inlinable
@@ -89,6 +99,7 @@ public struct UDPHeader {
 @frozen
 public struct TCPHeader {
     public static let minimumLength = 20
+    public static let checksumOffset = 16
     public static let fin: UInt8 = 0x01
     public static let syn: UInt8 = 0x02
     public static let rst: UInt8 = 0x04

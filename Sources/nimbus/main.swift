@@ -5,6 +5,7 @@ import Glibc
 import NimbusDataplane
 import NimbusReplay
 import NimbusTopology
+import NimbusWire
 
 /// `nimbus`: argument parsing and output only; the work is done by the Nimbus libraries.
 struct Nimbus: ParsableCommand {
@@ -76,8 +77,33 @@ struct Replay: ParsableCommand {
     @Option(name: .customLong("wg-keylog"), help: ArgumentHelp("Write every WireGuard handshake's secrets here, for Wireshark's wg.keylog_file.", valueName: "FILE"))
     var wgKeylog: String?
 
+    @Option(name: .customLong("map"), help: ArgumentHelp("Replay a capture's host as an instance: its frames enter the instance's port as the instance, frames to it enter from the internet to the instance's public endpoint.", valueName: "ADDR=INSTANCE"))
+    var maps: [String] = []
+
+    @Flag(name: .customLong("keep-checksums"), help: "With --map: do not recompute the wrong (offloaded) checksums of a mapped host's frames; let them be dropped as malformed.")
+    var keepChecksums = false
+
+    /// `--map` values as (address, instance), or the one-line complaint about the first bad one.
+    static func parseMaps(_ maps: [String]) throws -> [HostMapping] {
+        try maps.map { m in
+            guard let eq = m.firstIndex(of: "="), eq != m.startIndex, m.index(after: eq) != m.endIndex else {
+                throw ValidationError("--map \(m): expected ADDR=INSTANCE")
+            }
+            let addr = m[..<eq], instance = String(m[m.index(after: eq)...])
+            guard let a = IPv4Address(addr) else {
+                if IPv6Address(addr) != nil {
+                    throw ValidationError("--map \(m): IPv6 hosts cannot be mapped yet (instances have no IPv6 addresses until dual-stack lands)")
+                }
+                throw ValidationError("--map \(m): '\(addr)' is not an IPv4 address")
+            }
+            return HostMapping(address: a, instance: instance)
+        }
+    }
+
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("at least one --in PORT=FILE is required") }
+        _ = try Replay.parseMaps(maps)
+        if keepChecksums && maps.isEmpty { throw ValidationError("--keep-checksums goes with --map") }
         for i in inputs where i.firstIndex(of: "=") == nil || i.hasPrefix("=") || i.hasSuffix("=") {
             throw ValidationError("--in \(i): expected PORT=FILE")
         }
@@ -111,6 +137,8 @@ struct Replay: ParsableCommand {
         options.showProgress = !noProgress
         options.flowLogPath = flowLog
         options.wireGuardKeyLogPath = wgKeylog
+        options.maps = try Replay.parseMaps(maps)
+        options.keepChecksums = keepChecksums
         do {
             let sites = loaded.map { ReplaySite(config: $0.dataplaneConfig(), events: $0.dataplaneEvents()) }
             let report = try NimbusReplay.Replay.run(sites: sites, options: options)

@@ -171,6 +171,19 @@ public struct Dataplane: ~Copyable {
         (nat.created, nat.peak, nat.live, nat.expired)
     }
 
+    /// Where a flow that the instance on `port` opened from its `localPort` (TCP/UDP port, ICMP echo
+    /// identifier) meets the internet: its elastic IP, its own address in a public-ip network, or the
+    /// live NAT gateway mapping (as of the last packet this worker processed). Nil when the flow has no
+    /// public endpoint (yet): a nat-private instance that has sent nothing out on that port.
+    public func publicEndpoint(port: UInt16, protocol proto: UInt8,
+                               localPort: UInt16) -> (address: IPv4Address, port: UInt16)? {
+        guard Int(port) < config.ports.count, port != DataplaneConfig.internetPort else { return nil }
+        let p = config.ports[Int(port)]
+        if let eip = p.publicIP { return (eip, localPort) }
+        if p.network >= 0, config.networks[p.network].mode == .publicIP { return (p.ip, localPort) }
+        return nat.gatewayMapping(protocol: proto, address: p.ip, port: localPort, now: context.now)
+    }
+
     /// Every flow still tracked, as flow-log records (at the end of a replay).
     public func openFlows() -> [FlowRecord] {
         var out: [FlowRecord] = []

@@ -340,22 +340,7 @@ public struct LoadBalancerStage: ~Copyable {
 
     @inline(__always)
     private func rewrite(_ ip: RawBytes, _ l4: RawBytes, _ proto: UInt8, address: UInt32, port: UInt16, destination: Bool) {
-        let addressOffset = destination ? 16 : 12
-        let portOffset = destination ? 2 : 0
-        let oldAddress = ip.u32(addressOffset)
-        if destination {
-            IPv4Header(unchecked: ip).setDestination(IPv4Address(value: address))
-        } else {
-            IPv4Header(unchecked: ip).setSource(IPv4Address(value: address))
-        }
-        let oldPort = l4.u16(portOffset)
-        l4.setU16(portOffset, port)
-        let checksumOffset = proto == IPProtocol.tcp ? 16 : 6
-        let c = l4.u16(checksumOffset)
-        if proto == IPProtocol.udp && c == 0 { return }  // UDP without a checksum stays without
-        var n = InternetChecksum.update(c, old: oldAddress, new: address)
-        n = InternetChecksum.update(n, old: oldPort, new: port)
-        if proto == IPProtocol.udp && n == 0 { n = 0xFFFF }
-        l4.setU16(checksumOffset, n)
+        IPv4Rewrite.rewrite(destination ? .destination : .source, of: IPv4Header(unchecked: ip), transport: l4,
+                            protocol: proto, to: IPv4Address(value: address), port: port)
     }
 }

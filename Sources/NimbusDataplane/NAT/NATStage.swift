@@ -111,6 +111,16 @@ public struct NATStage: ~Copyable {
         portEIP[Int(port)] != 0 || portGateway[Int(port)] >= 0
     }
 
+    /// The public endpoint the gateway gave an instance's (protocol, private address, port or echo
+    /// identifier), while that mapping is alive at `now`; nil when it holds none.
+    public func gatewayMapping(protocol proto: UInt8, address: IPv4Address, port: UInt16,
+                               now: UInt64) -> (address: IPv4Address, port: UInt16)? {
+        guard let idx = internalMap.find(natKey(proto, address.value, port)) else { return nil }
+        let m = mappings[Int(idx)]
+        guard !isExpired(m, now) else { return nil }
+        return (IPv4Address(value: UInt32(truncatingIfNeeded: m.externalKey >> 16)), UInt16(truncatingIfNeeded: m.externalKey))
+    }
+
     // MARK: Inbound
 
     /// Frees mappings that expired before the batch's first packet.
@@ -191,21 +201,23 @@ public struct NATStage: ~Copyable {
         let id = ip.u16(4)
         if !m.hasL4 {
             // Later fragments carry no ports: the address alone is translated.
-            rewriteDestination(ip, internalAddress, port: nil, m)
+            rewrite(.destination, ip, internalAddress, port: nil, m)
             return .none
         }
         if proto == IPProtocol.icmp && isICMPError(batch, i) {
             // An error about what the instance sent from its elastic IP: restore the quoted source.
             let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
-            guard translateQuotedSource(l4, to: internalAddress, port: nil) else { return .natNoMapping }
-            rewriteDestination(ip, internalAddress, port: nil, m)
-            recomputeICMPChecksum(l4)
+            guard IPv4Rewrite.rewriteQuoted(.source, icmpMessage: l4, to: IPv4Address(value: internalAddress), port: nil) else {
+                return .natNoMapping
+            }
+            rewrite(.destination, ip, internalAddress, port: nil, m)
+            ICMPHeader(unchecked: l4).updateChecksum()
             return .none
         }
         if ip.u16(6) & 0x2000 != 0 {
             fragments.record(ip.u32(12), ip.u32(16), proto, id, replacement: internalAddress, now: m.timestamp)
         }
-        rewriteDestination(ip, internalAddress, port: nil, m)
+        rewrite(.destination, ip, internalAddress, port: nil, m)
         ctx.trace.record(i, .natIn, .natTranslated, internalAddress, 0)
         return .none
     }
@@ -220,7 +232,7 @@ public struct NATStage: ~Copyable {
             guard let to = fragments.find(ip.u32(12), ip.u32(16), proto, ip.u16(4), now: now) else {
                 return .ctFragmentUnmatched
             }
-            rewriteDestination(ip, to, port: nil, m)
+            rewrite(.destination, ip, to, port: nil, m)
             return .none
         }
         let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
@@ -254,7 +266,7 @@ public struct NATStage: ~Copyable {
         mapping.flags |= NATMapping.seenInbound
         if proto == IPProtocol.tcp { NATStage.trackTCP(&mapping, l4.u8(13), inbound: true) }
         mappings[Int(idx)] = mapping
-        rewriteDestination(ip, internalAddress, port: (l4, internalPort), m)
+        rewrite(.destination, ip, internalAddress, port: internalPort, m)
         ctx.trace.record(i, .natIn, .natTranslated, internalAddress, UInt32(internalPort))
         return .none
     }
@@ -270,9 +282,11 @@ public struct NATStage: ~Copyable {
         let mapping = mappings[Int(idx)]
         let internalAddress = UInt32(truncatingIfNeeded: mapping.internalKey >> 16)
         let internalPort = UInt16(truncatingIfNeeded: mapping.internalKey)
-        guard translateQuotedSource(icmp, to: internalAddress, port: internalPort) else { return .natNoMapping }
-        rewriteDestination(ip, internalAddress, port: nil, m)
-        recomputeICMPChecksum(icmp)
+        guard IPv4Rewrite.rewriteQuoted(.source, icmpMessage: icmp, to: IPv4Address(value: internalAddress), port: internalPort) else {
+            return .natNoMapping
+        }
+        rewrite(.destination, ip, internalAddress, port: nil, m)
+        ICMPHeader(unchecked: icmp).updateChecksum()
         ctx.trace.record(i, .natIn, .natTranslated, internalAddress, UInt32(internalPort))
         return .none
     }
@@ -303,7 +317,7 @@ public struct NATStage: ~Copyable {
         if !m.hasL4 {
             let to = eip != 0 ? eip : fragments.find(ip.u32(12), ip.u32(16), proto, ip.u16(4), now: now)
             guard let to else { return .ctFragmentUnmatched }
-            rewriteSource(ip, to, port: nil, m)
+            rewrite(.source, ip, to, port: nil, m)
             return .none
         }
         let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
@@ -312,7 +326,7 @@ public struct NATStage: ~Copyable {
         }
         if eip != 0 {
             if ip.u16(6) & 0x2000 != 0 { fragments.record(src, ip.u32(16), proto, ip.u16(4), replacement: eip, now: now) }
-            rewriteSource(ip, eip, port: nil, m)
+            rewrite(.source, ip, eip, port: nil, m)
             ctx.trace.record(i, .natOut, .natTranslated, eip, 0)
             return .none
         }
@@ -337,7 +351,7 @@ public struct NATStage: ~Copyable {
         let external = UInt32(truncatingIfNeeded: mapping.externalKey >> 16)
         let externalPort = UInt16(truncatingIfNeeded: mapping.externalKey)
         if ip.u16(6) & 0x2000 != 0 { fragments.record(src, ip.u32(16), proto, ip.u16(4), replacement: external, now: now) }
-        rewriteSource(ip, external, port: (l4, externalPort), m)
+        rewrite(.source, ip, external, port: externalPort, m)
         ctx.trace.record(i, .natOut, .natTranslated, external, UInt32(externalPort))
         return .none
     }
@@ -347,27 +361,19 @@ public struct NATStage: ~Copyable {
     private mutating func translateOutboundICMPError(_ ip: RawBytes, _ icmp: RawBytes, _ m: PacketMeta, eip: UInt32,
                                                     _ ctx: inout StageContext, _ i: Int) -> DropReason {
         guard let quoted = QuotedIPv4Datagram(icmpMessage: icmp) else { return .natNoMapping }
-        let q = quoted.bytes, hl = quoted.headerLength
         let innerProto = quoted.protocol
         var external = eip
         var externalPort: UInt16? = nil
         if eip == 0 {
-            guard let port = NATStage.mappedPort(innerProto, q.suffix(from: hl), inbound: true),
-                  let idx = internalMap.find(natKey(innerProto, q.u32(16), port)) else { return .natNoMapping }
+            guard let port = NATStage.mappedPort(innerProto, quoted.payload, inbound: true),
+                  let idx = internalMap.find(natKey(innerProto, quoted.destination, port)) else { return .natNoMapping }
             external = UInt32(truncatingIfNeeded: mappings[Int(idx)].externalKey >> 16)
             externalPort = UInt16(truncatingIfNeeded: mappings[Int(idx)].externalKey)
         }
         // Quoted destination (the instance) -> public endpoint.
-        let oldDst = q.u32(16)
-        q.setU32(16, external)
-        q.setU16(10, InternetChecksum.update(q.u16(10), old: oldDst, new: external))
-        if let externalPort, innerProto == IPProtocol.tcp || innerProto == IPProtocol.udp {
-            q.setU16(hl + 2, externalPort)
-        } else if let externalPort, innerProto == IPProtocol.icmp {
-            q.setU16(hl + 4, externalPort)
-        }
-        rewriteSource(ip, external, port: nil, m)
-        recomputeICMPChecksum(icmp)
+        IPv4Rewrite.rewriteQuoted(.destination, icmpMessage: icmp, to: IPv4Address(value: external), port: externalPort)
+        rewrite(.source, ip, external, port: nil, m)
+        ICMPHeader(unchecked: icmp).updateChecksum()
         ctx.trace.record(i, .natOut, .natTranslated, external, UInt32(externalPort ?? 0))
         return .none
     }
@@ -507,101 +513,15 @@ public struct NATStage: ~Copyable {
 
     @inline(__always)
     private func isICMPError(_ batch: borrowing PacketBatch, _ i: Int) -> Bool {
-        let t = batch.bytes(i).u8(Int(batch.meta[i].l4Offset))
-        return t == 3 || t == 4 || t == 5 || t == 11 || t == 12
+        ICMPHeader(unchecked: batch.bytes(i).suffix(from: Int(batch.meta[i].l4Offset))).isError
     }
 
-    /// New destination address (and port), with the IP, TCP/UDP or ICMP checksums patched.
+    /// New address (and port or echo identifier) on one side, every checksum patched (RFC 1624).
     @inline(__always)
-    private func rewriteDestination(_ ip: RawBytes, _ address: UInt32, port: (RawBytes, UInt16)?, _ m: PacketMeta) {
-        let old = ip.u32(16)
-        IPv4Header(unchecked: ip).setDestination(IPv4Address(value: address))
-        patchL4(ip, m, oldAddress: old, newAddress: address, portOffset: 2, port: port)
-    }
-
-    /// New source address (and port), with the IP, TCP/UDP or ICMP checksums patched.
-    @inline(__always)
-    private func rewriteSource(_ ip: RawBytes, _ address: UInt32, port: (RawBytes, UInt16)?, _ m: PacketMeta) {
-        let old = ip.u32(12)
-        IPv4Header(unchecked: ip).setSource(IPv4Address(value: address))
-        patchL4(ip, m, oldAddress: old, newAddress: address, portOffset: 0, port: port)
-    }
-
-    @inline(__always)
-    private func patchL4(_ ip: RawBytes, _ m: PacketMeta, oldAddress: UInt32, newAddress: UInt32, portOffset: Int,
-                         port: (RawBytes, UInt16)?) {
-        guard m.hasL4 else { return }
-        let l4 = ip.suffix(from: Int(m.l4Offset - m.l3Offset))
-        switch m.ipProtocol {
-        case IPProtocol.tcp:
-            var c = InternetChecksum.update(l4.u16(16), old: oldAddress, new: newAddress)
-            if let (_, p) = port {
-                c = InternetChecksum.update(c, old: l4.u16(portOffset), new: p)
-                l4.setU16(portOffset, p)
-            }
-            l4.setU16(16, c)
-        case IPProtocol.udp:
-            let checksum = l4.u16(6)
-            if let (_, p) = port {
-                if checksum != 0 { l4.setU16(6, InternetChecksum.update(checksum, old: l4.u16(portOffset), new: p)) }
-                l4.setU16(portOffset, p)
-            }
-            if checksum != 0 {
-                var c = InternetChecksum.update(l4.u16(6), old: oldAddress, new: newAddress)
-                if c == 0 { c = 0xFFFF }  // zero would mean "no checksum"
-                l4.setU16(6, c)
-            }
-        case IPProtocol.icmp:
-            // ICMP has no pseudo-header: only an echo identifier change touches its checksum.
-            if let (_, p) = port {
-                l4.setU16(2, InternetChecksum.update(l4.u16(2), old: l4.u16(4), new: p))
-                l4.setU16(4, p)
-            }
-        default:
-            break
-        }
-    }
-
-    /// Rewrites the source (address, and port when given) of the datagram quoted in an ICMP error,
-    /// patching its header checksum and, when quoted, its UDP checksum.
-    private func translateQuotedSource(_ icmp: RawBytes, to address: UInt32, port: UInt16?) -> Bool {
-        guard let quoted = QuotedIPv4Datagram(icmpMessage: icmp) else { return false }
-        let q = quoted.bytes, hl = quoted.headerLength
-        let old = q.u32(12)
-        q.setU32(12, address)
-        q.setU16(10, InternetChecksum.update(q.u16(10), old: old, new: address))
-        let l4 = q.suffix(from: hl)
-        switch q.u8(9) {
-        case IPProtocol.udp:
-            var c = l4.u16(6)
-            if c != 0 {
-                c = InternetChecksum.update(c, old: old, new: address)
-                if let port { c = InternetChecksum.update(c, old: l4.u16(0), new: port) }
-                l4.setU16(6, c == 0 ? 0xFFFF : c)
-            }
-            if let port { l4.setU16(0, port) }
-        case IPProtocol.tcp:
-            if l4.count >= 18 {
-                var c = InternetChecksum.update(l4.u16(16), old: old, new: address)
-                if let port { c = InternetChecksum.update(c, old: l4.u16(0), new: port) }
-                l4.setU16(16, c)
-            }
-            if let port { l4.setU16(0, port) }
-        case IPProtocol.icmp:
-            if let port {
-                l4.setU16(2, InternetChecksum.update(l4.u16(2), old: l4.u16(4), new: port))
-                l4.setU16(4, port)
-            }
-        default:
-            break
-        }
-        return true
-    }
-
-    /// ICMP errors are rare and their body changed in several places: sum the message again.
-    private func recomputeICMPChecksum(_ icmp: RawBytes) {
-        icmp.setU16(2, 0)
-        icmp.setU16(2, InternetChecksum.compute(icmp))
+    private func rewrite(_ side: IPEndpointSide, _ ip: RawBytes, _ address: UInt32, port: UInt16?, _ m: PacketMeta) {
+        IPv4Rewrite.rewrite(side, of: IPv4Header(unchecked: ip),
+                            transport: m.hasL4 ? ip.suffix(from: Int(m.l4Offset - m.l3Offset)) : nil,
+                            protocol: m.ipProtocol, to: IPv4Address(value: address), port: port)
     }
 }
 

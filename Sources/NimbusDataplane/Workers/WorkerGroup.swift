@@ -161,6 +161,16 @@ public final class WorkerGroup: @unchecked Sendable {
         workers[0].dataplane.vpnStatistics
     }
 
+    /// Where a flow the instance on `port` opened meets the internet (`Dataplane.publicEndpoint`), from
+    /// whichever worker holds its NAT mapping.
+    public func publicEndpoint(port: UInt16, protocol proto: UInt8,
+                               localPort: UInt16) -> (address: IPv4Address, port: UInt16)? {
+        for w in workers {
+            if let e = w.dataplane.publicEndpoint(port: port, protocol: proto, localPort: localPort) { return e }
+        }
+        return nil
+    }
+
     /// Sets a load-balancer target's health on every worker.
     public func setTargetHealth(loadBalancer lb: Int, port: UInt16, _ health: TargetHealth) {
         for w in workers { w.dataplane.setTargetHealth(loadBalancer: lb, port: port, health) }

@@ -248,4 +248,34 @@ import Testing
             #expect(lines.count == 1 && lines.first?.contains(message) == true, "\(args): \(r.stderr)")
         }
     }
+
+    /// Every corpus capture replays with its busiest IPv4 source mapped onto an instance, in a
+    /// nat-private and a public-ip network: no crash, every packet accounted for, every mapped frame counted.
+    @Test(.enabled(if: !CorpusTests.captures.isEmpty, "no corpus captures beside the repository"))
+    func everyCorpusCaptureReplaysWithItsBusiestHostMapped() throws {
+        var mappedFrames = 0
+        for capture in CorpusTests.captures {
+            let path = Repo.corpus + "/" + capture
+            guard let records = try? readPcap(path) else { continue }   // corrupt: CorpusTests covers the refusal
+            var sources: [IPv4Address: Int] = [:]
+            for r in records where r.bytes.count >= 34 && r.bytes.u16(12) == EtherType.ipv4 && r.bytes[14] >> 4 == 4 {
+                sources[r.bytes.ip(26), default: 0] += 1
+            }
+            let host = sources.max { ($0.value, $1.key.value) < ($1.value, $0.key.value) }?.key ?? IPv4Address("192.0.2.1")!
+            for (topology, instance) in [(Self.natPrivate, "app-1"), (Self.publicIP, "web-1")] {
+                let dir = makeTempDirectory("nimbus-map-corpus")
+                defer { try? FileManager.default.removeItem(atPath: dir) }
+                let report = try Self.replay(topology, inputs: [("internet", path)],
+                                             maps: [HostMapping(address: host, instance: instance)], into: dir)
+                let c = report.counters
+                #expect(c.packetsIn == UInt64(records.count), "\(capture)")
+                #expect(c.packetsIn <= c.packetsOut + c.packetsDropped, "\(capture)")
+                #expect(c.drops.reduce(0, +) == c.packetsDropped)
+                let counted = report.mappedHosts.map { $0.fromHost + $0.toHost }.reduce(0, +)
+                #expect(counted <= records.count)
+                mappedFrames += counted
+            }
+        }
+        #expect(mappedFrames > 1000)
+    }
 }

@@ -24,7 +24,7 @@ struct FlowLogWriter {
     mutating func reject(_ batch: borrowing PacketBatch, _ i: Int) {
         let m = batch.meta[i]
         switch m.drop {
-        case .sgIngressDenied, .sgEgressDenied, .ctInvalid, .ctTableFull: break
+        case .sgIngressDenied, .sgEgressDenied, .ctInvalid, .ctTableFull, .natTableFull, .lbTableFull: break
         default: return
         }
         let ip = batch.bytes(i).suffix(from: Int(m.l3Offset))

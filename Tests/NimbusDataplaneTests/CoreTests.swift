@@ -1,3 +1,4 @@
+import Foundation
 import NimbusDataplane
 import NimbusWire
 import Testing
@@ -87,6 +88,16 @@ import Testing
                      "vpn-auth-failed", "vpn-source-not-allowed"]
         for name in fixed { #expect(DropReason(name: name) != nil, "\(name)") }
         #expect(Set(DropReason.allCases.map(\.name)).count == DropReason.count)
+    }
+
+    @Test func theREADMEsDropReasonTableNamesEveryReason() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        let table = text.components(separatedBy: "### Drop reasons").dropFirst().first?.components(separatedBy: "\n## ").first ?? ""
+        for r in DropReason.allCases where r != .none {
+            #expect(table.contains("`\(r.name)`"), "README's drop-reason table lacks \(r.name)")
+        }
     }
 
     @Test func batchRefusesWhatDoesNotFitAndGeneratesChildren() {

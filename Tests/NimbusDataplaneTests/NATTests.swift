@@ -83,6 +83,23 @@ import Testing
         #expect(again.allSatisfy { $0.verdict == .forward })
     }
 
+    @Test func aFullMappingTableRefusesNewFlowsAsNATTableFull() {
+        // Two mappings fit. UDP flows are forgotten by conntrack after 30 s unanswered, their mappings
+        // live 300 s: at 60 s the flow table has room and the mapping table none.
+        var c = Self.config()
+        c.firewall?.maxFlows = 2
+        var h = StageHarness(c)
+        let o = h.run(timed: [
+            (0, 4, Self.out(5000)), (0, 4, Self.out(5001)),
+            (60 * Self.second, 4, Self.out(5002)),
+            (61 * Self.second, 4, Self.out(5000)),   // an existing mapping still carries its flows
+        ])
+        #expect(o.map(\.verdict) == [.forward, .forward, .drop, .forward])
+        #expect(o[2].drop == .natTableFull)
+        #expect(o[3].bytes.ip(26) == Self.natIP && o[3].bytes.u16(34) == 5000)
+        #expect(h.dataplane.natStatistics.created == 2)
+    }
+
     @Test func aMappingExpiresAfterItsTimeoutAndANewOneIsMade() {
         var h = StageHarness(Self.config())
         let other = IPv4Address("198.51.100.77")!

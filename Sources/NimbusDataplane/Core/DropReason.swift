@@ -51,114 +51,123 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case vpnQueueFull
     case vpnUnknownPeer
     case vpnPacketTooBig
+    case natTableFull
+    case lbTableFull
+
+    /// The stable name and a one-line meaning (for `nimbus drop-reasons`, `--trace` and the docs): the one
+    /// place a reason is described. The switch is exhaustive, so a new case cannot go undescribed; the
+    /// names are spelled out rather than derived from the case names, so renaming a case cannot change
+    /// what users see.
+    public var info: (name: String, meaning: String) {
+        switch self {
+        case .none:
+            ("none", "not dropped")
+        case .malformedIPv4:
+            ("malformed-ipv4", "IPv4 header invalid: version, header length, total length or header checksum")
+        case .spoofedSource:
+            ("spoofed-source", "an instance sent from an IP or MAC that is not its own, or the internet sent from one of ours")
+        case .ttlExceeded:
+            ("ttl-exceeded", "TTL ran out on a routed hop; ICMP time exceeded was sent back")
+        case .sgIngressDenied:
+            ("sg-ingress-denied", "no ingress rule of the destination's security groups allows it")
+        case .sgEgressDenied:
+            ("sg-egress-denied", "no egress rule of the sender's security groups allows it")
+        case .ctInvalid:
+            ("ct-invalid", "TCP packet that fits no tracked connection")
+        case .ctTableFull:
+            ("ct-table-full", "the connection table is full; new flows are refused")
+        case .natPortExhausted:
+            ("nat-port-exhausted", "no free port on the NAT gateway for a new flow")
+        case .lbNoHealthyTarget:
+            ("lb-no-healthy-target", "the load balancer has no healthy target for a new flow")
+        case .vpnReplay:
+            ("vpn-replay", "WireGuard packet counter already seen or too old")
+        case .vpnAuthFailed:
+            ("vpn-auth-failed", "WireGuard packet failed authentication")
+        case .vpnSourceNotAllowed:
+            ("vpn-source-not-allowed", "decrypted packet's source is outside the peer's allowed-ips")
+        case .malformedFrame:
+            ("malformed-frame", "Ethernet frame shorter than its header")
+        case .unsupportedL2:
+            ("unsupported-l2", "more than one VLAN tag")
+        case .unsupportedEthertype:
+            ("unsupported-ethertype", "neither IPv4, IPv6 nor ARP")
+        case .unsupportedLinkLayer:
+            ("unsupported-link-layer", "capture record whose link-layer header cannot be turned into Ethernet")
+        case .frameTooLarge:
+            ("frame-too-large", "frame larger than a packet buffer")
+        case .malformedARP:
+            ("malformed-arp", "ARP packet that is not Ethernet/IPv4 or is truncated")
+        case .arpUnanswered:
+            ("arp-unanswered", "ARP request for an address the dataplane does not answer for")
+        case .arpIgnored:
+            ("arp-ignored", "ARP reply or announcement; the dataplane learns nothing from ARP")
+        case .malformedIPv6:
+            ("malformed-ipv6", "IPv6 header or extension-header chain invalid")
+        case .ipv6NotRouted:
+            ("ipv6-not-routed", "IPv6 packet; topologies have IPv4 addressing only")
+        case .malformedTCP:
+            ("malformed-tcp", "TCP header truncated or with a bad data offset")
+        case .malformedUDP:
+            ("malformed-udp", "UDP header truncated or with a bad length")
+        case .malformedICMP:
+            ("malformed-icmp", "ICMP header truncated")
+        case .notUnicast:
+            ("not-unicast", "broadcast, multicast or unspecified IPv4 address")
+        case .noRoute:
+            ("no-route", "no instance, subnet or internet route for the destination from this port")
+        case .forRouter:
+            ("for-router", "addressed to the dataplane itself, which only answers ICMP echo")
+        case .ctFragmentUnmatched:
+            ("ct-fragment-unmatched", "a later IPv4 fragment whose first fragment was not seen or not allowed")
+        case .naclInboundDenied:
+            ("nacl-inbound-denied", "the network ACL of the destination's subnet denies it (inbound)")
+        case .naclOutboundDenied:
+            ("nacl-outbound-denied", "the network ACL of the sender's subnet denies it (outbound)")
+        case .natNoMapping:
+            ("nat-no-mapping", "to a public NAT address and port that no instance holds (unsolicited, or expired)")
+        case .natFiltered:
+            ("nat-filtered", "to a NAT mapping from a remote the instance never sent to (address-and-port-dependent filtering)")
+        case .natUnsupportedProtocol:
+            ("nat-unsupported-protocol", "a protocol without ports cannot share a NAT gateway address")
+        case .lbTargetDown:
+            ("lb-target-down", "a packet of a load-balanced flow whose target is down; the client must reconnect")
+        case .vpnMalformed:
+            ("vpn-malformed", "to a tunnel's listen port, but not a WireGuard message (type, size or reserved bytes wrong)")
+        case .vpnMalformedInner:
+            ("vpn-malformed-inner", "decrypted WireGuard data that is not a whole IPv4 packet")
+        case .vpnUnknownIndex:
+            ("vpn-unknown-index", "WireGuard message for a receiver index that names no session of the tunnel")
+        case .vpnKeyExpired:
+            ("vpn-key-expired", "WireGuard data on a session older than REJECT-AFTER-TIME (180 s)")
+        case .vpnBadMac1:
+            ("vpn-bad-mac1", "WireGuard handshake message whose mac1 is wrong: not meant for this tunnel's key")
+        case .vpnHandshakeFailed:
+            ("vpn-handshake-failed", "WireGuard handshake that did not decrypt, or from a public key that is not a peer")
+        case .vpnHandshakeReplay:
+            ("vpn-handshake-replay", "WireGuard initiation whose timestamp is not newer than the peer's last one (a replayed initiation)")
+        case .vpnHandshakeFlood:
+            ("vpn-handshake-flood", "WireGuard initiation less than 20 ms after the peer's previous one")
+        case .vpnNoEndpoint:
+            ("vpn-no-endpoint", "for a tunnel peer whose endpoint is not configured and not yet learnt")
+        case .vpnQueueFull:
+            ("vpn-queue-full", "for a tunnel peer whose queue of packets waiting for a handshake is full (128)")
+        case .vpnUnknownPeer:
+            ("vpn-unknown-peer", "for a tunnel peer whose public key cannot be used (a low-order point)")
+        case .vpnPacketTooBig:
+            ("vpn-packet-too-big", "larger than the tunnel's MTU with don't-fragment set; ICMP fragmentation needed was sent back")
+        case .natTableFull:
+            ("nat-table-full", "the NAT gateway's mapping table is full; new flows through it are refused")
+        case .lbTableFull:
+            ("lb-table-full", "the load balancer's flow table is full; new flows to its VIPs are refused")
+        }
+    }
 
     /// The stable name.
-    public var name: String {
-        switch self {
-        case .none: "none"
-        case .malformedIPv4: "malformed-ipv4"
-        case .spoofedSource: "spoofed-source"
-        case .ttlExceeded: "ttl-exceeded"
-        case .sgIngressDenied: "sg-ingress-denied"
-        case .sgEgressDenied: "sg-egress-denied"
-        case .ctInvalid: "ct-invalid"
-        case .ctTableFull: "ct-table-full"
-        case .natPortExhausted: "nat-port-exhausted"
-        case .lbNoHealthyTarget: "lb-no-healthy-target"
-        case .vpnReplay: "vpn-replay"
-        case .vpnAuthFailed: "vpn-auth-failed"
-        case .vpnSourceNotAllowed: "vpn-source-not-allowed"
-        case .malformedFrame: "malformed-frame"
-        case .unsupportedL2: "unsupported-l2"
-        case .unsupportedEthertype: "unsupported-ethertype"
-        case .unsupportedLinkLayer: "unsupported-link-layer"
-        case .frameTooLarge: "frame-too-large"
-        case .malformedARP: "malformed-arp"
-        case .arpUnanswered: "arp-unanswered"
-        case .arpIgnored: "arp-ignored"
-        case .malformedIPv6: "malformed-ipv6"
-        case .ipv6NotRouted: "ipv6-not-routed"
-        case .malformedTCP: "malformed-tcp"
-        case .malformedUDP: "malformed-udp"
-        case .malformedICMP: "malformed-icmp"
-        case .notUnicast: "not-unicast"
-        case .noRoute: "no-route"
-        case .forRouter: "for-router"
-        case .ctFragmentUnmatched: "ct-fragment-unmatched"
-        case .naclInboundDenied: "nacl-inbound-denied"
-        case .naclOutboundDenied: "nacl-outbound-denied"
-        case .natNoMapping: "nat-no-mapping"
-        case .natFiltered: "nat-filtered"
-        case .natUnsupportedProtocol: "nat-unsupported-protocol"
-        case .lbTargetDown: "lb-target-down"
-        case .vpnMalformed: "vpn-malformed"
-        case .vpnMalformedInner: "vpn-malformed-inner"
-        case .vpnUnknownIndex: "vpn-unknown-index"
-        case .vpnKeyExpired: "vpn-key-expired"
-        case .vpnBadMac1: "vpn-bad-mac1"
-        case .vpnHandshakeFailed: "vpn-handshake-failed"
-        case .vpnHandshakeReplay: "vpn-handshake-replay"
-        case .vpnHandshakeFlood: "vpn-handshake-flood"
-        case .vpnNoEndpoint: "vpn-no-endpoint"
-        case .vpnQueueFull: "vpn-queue-full"
-        case .vpnUnknownPeer: "vpn-unknown-peer"
-        case .vpnPacketTooBig: "vpn-packet-too-big"
-        }
-    }
+    @inlinable public var name: String { info.name }
 
     /// One line for documentation and `--trace`: what the reason means.
-    public var explanation: String {
-        switch self {
-        case .none: "not dropped"
-        case .malformedIPv4: "IPv4 header invalid: version, header length, total length or header checksum"
-        case .spoofedSource: "an instance sent from an IP or MAC that is not its own, or the internet sent from one of ours"
-        case .ttlExceeded: "TTL ran out on a routed hop; ICMP time exceeded was sent back"
-        case .sgIngressDenied: "no ingress rule of the destination's security groups allows it"
-        case .sgEgressDenied: "no egress rule of the sender's security groups allows it"
-        case .ctInvalid: "TCP packet that fits no tracked connection"
-        case .ctTableFull: "the connection table is full; new flows are refused"
-        case .natPortExhausted: "no free port on the NAT gateway for a new flow"
-        case .lbNoHealthyTarget: "the load balancer has no healthy target for a new flow"
-        case .vpnReplay: "WireGuard packet counter already seen or too old"
-        case .vpnAuthFailed: "WireGuard packet failed authentication"
-        case .vpnSourceNotAllowed: "decrypted packet's source is outside the peer's allowed-ips"
-        case .malformedFrame: "Ethernet frame shorter than its header"
-        case .unsupportedL2: "more than one VLAN tag"
-        case .unsupportedEthertype: "neither IPv4, IPv6 nor ARP"
-        case .unsupportedLinkLayer: "capture record whose link-layer header cannot be turned into Ethernet"
-        case .frameTooLarge: "frame larger than a packet buffer"
-        case .malformedARP: "ARP packet that is not Ethernet/IPv4 or is truncated"
-        case .arpUnanswered: "ARP request for an address the dataplane does not answer for"
-        case .arpIgnored: "ARP reply or announcement; the dataplane learns nothing from ARP"
-        case .malformedIPv6: "IPv6 header or extension-header chain invalid"
-        case .ipv6NotRouted: "IPv6 packet; topologies have IPv4 addressing only"
-        case .malformedTCP: "TCP header truncated or with a bad data offset"
-        case .malformedUDP: "UDP header truncated or with a bad length"
-        case .malformedICMP: "ICMP header truncated"
-        case .notUnicast: "broadcast, multicast or unspecified IPv4 address"
-        case .noRoute: "no instance, subnet or internet route for the destination from this port"
-        case .forRouter: "addressed to the dataplane itself, which only answers ICMP echo"
-        case .ctFragmentUnmatched: "a later IPv4 fragment whose first fragment was not seen or not allowed"
-        case .naclInboundDenied: "the network ACL of the destination's subnet denies it (inbound)"
-        case .naclOutboundDenied: "the network ACL of the sender's subnet denies it (outbound)"
-        case .natNoMapping: "to a public NAT address and port that no instance holds (unsolicited, or expired)"
-        case .natFiltered: "to a NAT mapping from a remote the instance never sent to (address-and-port-dependent filtering)"
-        case .natUnsupportedProtocol: "a protocol without ports cannot share a NAT gateway address"
-        case .lbTargetDown: "a packet of a load-balanced flow whose target is down; the client must reconnect"
-        case .vpnMalformed: "to a tunnel's listen port, but not a WireGuard message (type, size or reserved bytes wrong)"
-        case .vpnMalformedInner: "decrypted WireGuard data that is not a whole IPv4 packet"
-        case .vpnUnknownIndex: "WireGuard message for a receiver index that names no session of the tunnel"
-        case .vpnKeyExpired: "WireGuard data on a session older than REJECT-AFTER-TIME (180 s)"
-        case .vpnBadMac1: "WireGuard handshake message whose mac1 is wrong: not meant for this tunnel's key"
-        case .vpnHandshakeFailed: "WireGuard handshake that did not decrypt, or from a public key that is not a peer"
-        case .vpnHandshakeReplay: "WireGuard initiation whose timestamp is not newer than the peer's last one (a replayed initiation)"
-        case .vpnHandshakeFlood: "WireGuard initiation less than 20 ms after the peer's previous one"
-        case .vpnNoEndpoint: "for a tunnel peer whose endpoint is not configured and not yet learnt"
-        case .vpnQueueFull: "for a tunnel peer whose queue of packets waiting for a handshake is full (128)"
-        case .vpnUnknownPeer: "for a tunnel peer whose public key cannot be used (a low-order point)"
-        case .vpnPacketTooBig: "larger than the tunnel's MTU with don't-fragment set; ICMP fragmentation needed was sent back"
-        }
-    }
+    public var explanation: String { info.meaning }
 
     public var description: String { name }
 

@@ -232,7 +232,7 @@ public struct LoadBalancerStage: ~Copyable {
         }
         if index == nil {
             guard let t = pick(l, client: src, clientPort: sport, clientPortNumber: m.inPort) else { return .lbNoHealthyTarget }
-            guard let taken = spare.take() else { return .ctTableFull }
+            guard let taken = spare.take() else { return .lbTableFull }
             let f = Int(taken)
             let targetAddress = listeners[l].targetAddresses[t]
             let rkey = LoadBalancerStage.flowKey(targetAddress, listeners[l].targetPort, src, sport, proto, 2)

@@ -427,7 +427,7 @@ public struct NATStage: ~Copyable {
     /// Creates a mapping: the gateway address is chosen by the internal address alone ("paired", RFC 4787
     /// REQ-2); the port is the instance's own when free, else the first free one after a seeded hash.
     private mutating func allocate(_ key: UInt64, proto: UInt8, gateway g: Int, now: UInt64) -> (UInt32?, DropReason) {
-        guard spare.available > 0 else { return (nil, .ctTableFull) }
+        guard spare.available > 0 else { return (nil, .natTableFull) }
         let gw = gateways[g]
         guard !gw.publicIPs.isEmpty else { return (nil, .natPortExhausted) }
         let internalAddress = UInt32(truncatingIfNeeded: key >> 16)

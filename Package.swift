@@ -47,8 +47,9 @@ let package = Package(
         ),
         // The WireGuard protocol: Noise_IKpsk2 handshake, BLAKE2s, transport, replay window, cookies, timers.
         .target(name: "NimbusVPN", dependencies: ["NimbusWire", .product(name: "Crypto", package: "swift-crypto")]),
-        // The replay harness: captures in, dataplane, port captures + drops + report out.
-        .target(name: "NimbusReplay", dependencies: ["NimbusWire", "NimbusPcap", "NimbusDataplane", "NimbusTopology", "NimbusVPN"]),
+        // The replay harness: captures in, dataplane, port captures + drops + report out. It takes a compiled
+        // DataplaneConfig, never a topology file.
+        .target(name: "NimbusReplay", dependencies: ["NimbusWire", "NimbusPcap", "NimbusDataplane", "NimbusVPN"]),
         // nimbus bench: synthetic traffic in memory through the dataplane, timed; share-nothing workers.
         .target(
             name: "NimbusBench",

@@ -131,7 +131,7 @@ struct Worker {
         // (the pool is zeroed when made, so its memory is resident before the memory reading).
         let established = FramePool(frameLength: options.frameLength, count: 2 * flows)
         var order = Array(0..<(2 * flows))
-        var rng = SeededRandom(seed: 0x5EED_0000 &+ UInt64(index))
+        var rng = SplitMix64(seed: 0x5EED_0000 &+ UInt64(index))
         if flows > 1 { order.shuffle(using: &rng) }
         for (position, item) in order.enumerated() where item & 1 == 0 {
             let flow = global(item >> 1)

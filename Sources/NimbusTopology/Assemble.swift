@@ -1,3 +1,4 @@
+import NimbusDataplane
 import NimbusWire
 
 /// Builds the public model from a draft that produced no diagnostics.
@@ -84,7 +85,7 @@ struct Assembler {
             }
             topology.vpnTunnels.append(
                 VPNTunnel(name: name, network: network, listen: listen, privateKey: key, peers: peers,
-                          mtu: tunnel.mtu ?? VPNTunnel.defaultMTU))
+                          mtu: tunnel.mtu ?? VPNTunnelConfig.defaultMTU))
         }
         var events: [Event] = []
         for event in draft.events {

@@ -12,8 +12,7 @@ extension Topology {
         var subnetIndex: [String: Int] = [:]  // "network/subnet"
         let aclIndex = Dictionary(uniqueKeysWithValues: networkACLs.enumerated().map { ($1.name, $0) })
         for (n, net) in self.networks.enumerated() {
-            let mode: NimbusDataplane.NetworkMode = net.mode == .publicIP ? .publicIP : .natPrivate
-            networks.append(DataplaneConfig.Network(name: net.name, cidr: net.cidr, mode: mode))
+            networks.append(DataplaneConfig.Network(name: net.name, cidr: net.cidr, mode: net.mode))
             for s in net.subnets {
                 subnetIndex[net.name + "/" + s.name] = subnets.count
                 subnets.append(DataplaneConfig.Subnet(name: s.name, network: n, cidr: s.cidr,

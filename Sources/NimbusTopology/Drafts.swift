@@ -1,3 +1,4 @@
+import NimbusDataplane
 import NimbusWire
 
 // What reading produces before validation: the model's shape, but with every field that can be

@@ -1,3 +1,4 @@
+import NimbusDataplane
 import NimbusWire
 
 // The validated topology. Every value here has passed `TopologyLoader`'s checks: names are unique,
@@ -100,14 +101,6 @@ public struct InternetHost: Sendable, Hashable {
         self.name = name
         self.ip = ip
     }
-}
-
-/// How a network's instances reach the internet.
-public enum NetworkMode: String, Sendable, Hashable {
-    /// Private addresses behind the network's NAT gateway (plus optional elastic IPs).
-    case natPrivate = "nat-private"
-    /// The network's CIDR is public and instance addresses are routed as they are.
-    case publicIP = "public-ip"
 }
 
 /// A virtual network (VPC): one CIDR, cut into subnets.
@@ -461,12 +454,8 @@ public struct VPNTunnel: Sendable, Hashable {
     /// fragmentation-needed when they may not be.
     public var mtu: Int
 
-    /// WireGuard's own default: room on a 1500-byte link for the outer IPv6 (or IPv4) and UDP headers
-    /// and WireGuard's 32 bytes of header and tag.
-    public static let defaultMTU = 1420
-
     public init(name: String, network: String, listen: Endpoint, privateKey: [UInt8], peers: [VPNPeer],
-                mtu: Int = VPNTunnel.defaultMTU) {
+                mtu: Int = VPNTunnelConfig.defaultMTU) {
         self.name = name
         self.network = network
         self.listen = listen

@@ -1,3 +1,4 @@
+import NimbusDataplane
 import NimbusWire
 import Yams
 

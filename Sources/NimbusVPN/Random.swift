@@ -1,3 +1,5 @@
+import NimbusWire
+
 // Deterministic randomness for the protocol: ephemeral keys, session indices, cookie secrets, jitter.
 // Nothing in NimbusVPN reads the system's randomness: the caller passes a generator (a seeded one in
 // replay, `SystemRandomNumberGenerator` for a live deployment that wants real secrecy).
@@ -8,15 +10,8 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 
     public init(seed: UInt64) {
-        var x = seed
-        func splitmix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s0 = splitmix(); s1 = splitmix(); s2 = splitmix(); s3 = splitmix()
+        var x = SplitMix64(seed: seed)
+        s0 = x.next(); s1 = x.next(); s2 = x.next(); s3 = x.next()
     }
 
     public mutating func next() -> UInt64 {

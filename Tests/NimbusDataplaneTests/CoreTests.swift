@@ -66,15 +66,15 @@ import Testing
         #expect(fired == [0, 2])
     }
 
-    @Test func seededRandomIsReproducible() {
-        var a = SeededRandom(seed: 42), b = SeededRandom(seed: 42), c = SeededRandom(seed: 43)
+    @Test func splitMix64IsReproducible() {
+        var a = SplitMix64(seed: 42), b = SplitMix64(seed: 42), c = SplitMix64(seed: 43)
         let xa = (0..<8).map { _ in a.next() }
         let xb = (0..<8).map { _ in b.next() }
         let xc = (0..<8).map { _ in c.next() }
         #expect(xa == xb)
         #expect(xa != xc)
         // SplitMix64's published first output for seed 0.
-        var z = SeededRandom(seed: 0)
+        var z = SplitMix64(seed: 0)
         #expect(z.next() == 0xE220_A839_7B1D_CDAF)
     }
 

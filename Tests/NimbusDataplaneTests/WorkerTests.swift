@@ -69,7 +69,7 @@ import Testing
 
     @Test func bothDirectionsOfUntranslatedFlowsMeetOnOneWorker() {
         var d = FlowDispatcher(config: NATTests.config(), workers: 4)
-        var rng = NimbusDataplane.SeededRandom(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var used = Set<Int>()
         for _ in 0..<2000 {
             let remote = IPv4Address(value: 0xC633_6400 | UInt32(rng.next() & 0xFF))

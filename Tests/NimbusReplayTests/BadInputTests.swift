@@ -126,7 +126,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // The example capture with its records' times scrambled: some jump back by up to an hour.
         var records = try readPcap(Self.capture)
-        var random = SeededRandom(seed: 5)
+        var random = SplitMix64(seed: 5)
         for i in records.indices where random.next() % 3 == 0 {
             records[i].timestamp &-= random.next() % 3_600_000_000_000
         }
@@ -213,7 +213,7 @@ import Testing
         let dir = Repo.path("Topologies")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
         #expect(!files.isEmpty)
-        var random = SeededRandom(seed: 2024)
+        var random = SplitMix64(seed: 2024)
         var loaded = 0, rejected = 0
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789-_:{}[],#&*!|>'\"./ \t\n".utf8) + [0xC3, 0xA9, 0xFF, 0x00]
         for file in files {

@@ -215,7 +215,7 @@ import Testing
                                              source: Self.client, destination: Self.web1, sourcePort: 5353,
                                              destinationPort: 1, payload: Array(repeating: 0x55, count: 64))
         let n = 200_000
-        var random = SeededRandom(seed: 42)
+        var random = SplitMix64(seed: 42)
         var forwarded = 0
         Self.measured("UDP flood, \(n) packets to random ports") {
             forwarded = site.flood(n, port: Self.internet, template: template) { b, i in

@@ -161,7 +161,7 @@ func syntheticRules(_ count: Int) -> [SecurityRuleSpec] {
 /// First packets to classify: half that a rule admits, half that none does.
 func classificationQueries(_ rules: [SecurityRuleSpec]) -> [(port: UInt16, remote: IPv4Address)] {
     var out: [(UInt16, IPv4Address)] = []
-    var rng = SeededRandom(seed: 42)
+    var rng = SplitMix64(seed: 42)
     for i in 0..<1024 {
         if i % 2 == 0 {
             let r = rules[Int(rng.next() % UInt64(rules.count))]
@@ -216,7 +216,7 @@ let benchmarks: @Sendable () -> Void = {
     for s in 0..<64 { prefixes.append((IPv4CIDR(address: IPv4Address(value: 0x0A00_0000 | UInt32(s) << 8), prefixLength: 24), 1000 + s)) }
     for n in 0..<4 { prefixes.append((IPv4CIDR(address: IPv4Address(value: 0x0A00_0000 | UInt32(n) << 16), prefixLength: 16), 2000 + n)) }
     let prefixTable = IPv4PrefixTable(prefixes)
-    var lookupRandom = SeededRandom(seed: 7)
+    var lookupRandom = SplitMix64(seed: 7)
     let lookupAddresses = (0..<1024).map { _ in IPv4Address(value: 0x0A00_0000 | UInt32(lookupRandom.next() % 0x4_0000)) }
     Benchmark("prefix-table-lookup", configuration: .init(scalingFactor: .mega)) { benchmark in
         var sum = 0

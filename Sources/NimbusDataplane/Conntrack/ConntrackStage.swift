@@ -9,7 +9,7 @@ import NimbusWire
 /// Drops: `ct-invalid` (TCP that fits no flow, e.g. a stray ACK or SYN-ACK; an ICMP error or echo reply
 /// about nothing tracked), `sg-egress-denied`, `sg-ingress-denied`, `ct-table-full`,
 /// `ct-fragment-unmatched`.
-public struct ConntrackStage: Stage, ~Copyable {
+public struct ConntrackStage: ~Copyable {
     public var table: FlowTable
     private var wheel: TimerWheel
     private var fragments = FragmentCache()
@@ -63,12 +63,6 @@ public struct ConntrackStage: Stage, ~Copyable {
         }
     }
 
-    public mutating func process(_ batch: inout PacketBatch, _ ctx: inout StageContext) {
-        guard enabled else { return }
-        beginBatch(batch, &ctx)
-        for i in 0..<batch.count where batch.meta[i].verdict == .pending { handle(batch, i, &ctx) }
-    }
-
     /// Expires what is due before the batch's first packet.
     public mutating func beginBatch(_ batch: borrowing PacketBatch, _ ctx: inout StageContext) {
         guard enabled && batch.inputCount > 0 else { return }
@@ -110,11 +104,11 @@ public struct ConntrackStage: Stage, ~Copyable {
 
     /// Tracks one pending packet (and classifies it when it opens a flow).
     @inline(__always)
-    public mutating func handle(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+    public mutating func handle(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
         guard enabled else { return }
         let m = batch.meta[i]
         guard m.etherType == EtherType.ipv4 && m.outPort != RouterStage.localDelivery else { return }
-        let reason = track(batch, i, &ctx)
+        let reason = track(&batch, i, &ctx)
         if reason != .none {
             batch.drop(i, reason)
             ctx.trace.record(i, .conntrack, .dropped, UInt32(reason.rawValue))
@@ -145,7 +139,7 @@ public struct ConntrackStage: Stage, ~Copyable {
     }
 
     @inline(__always)
-    private mutating func track(_ batch: borrowing PacketBatch, _ i: Int,
+    private mutating func track(_ batch: inout PacketBatch, _ i: Int,
                                 _ ctx: inout StageContext) -> DropReason {
         let m = batch.meta[i]
         let now = m.timestamp

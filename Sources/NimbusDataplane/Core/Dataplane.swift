@@ -3,9 +3,21 @@ import NimbusWire
 
 /// One dataplane worker: the stage pipeline of a site, its counters, clock and trace log.
 ///
-/// The stages are stored as concrete values and called in a fixed order, so dispatch is static and the
-/// whole batch goes through one stage before the next (VPP's vector model). Later stages (conntrack,
-/// security groups, NAT, load balancing, VPN) slot in between the router and egress.
+/// The pipeline is a fixed sequence of concrete stages, called directly (static dispatch, no protocol,
+/// no existentials); adding a stage means adding a call in `process`. It has three segments:
+///
+/// 1. Batch stages, each over the whole batch before the next (VPP's vector model): classify, anti-spoof,
+///    ARP. They keep no state between packets, so nothing is lost by running them batch-wide.
+/// 2. The stateful segment, packet by packet in arrival order, so that a packet sees the state its
+///    predecessors in the same batch created (a reply right behind its request finds the NAT mapping and
+///    the flow): VPN timers and decryption, load-balancer DNAT, NAT inbound, router, network ACLs,
+///    connection tracking with the security groups, load-balancer reply SNAT, NAT outbound, VPN sealing.
+///    Before the loop, conntrack, NAT and the load balancer expire what is due and prefetch the table
+///    slots the batch will touch (their `beginBatch`).
+/// 3. Batch stages again: local delivery (echo replies from the gateways) and egress (TTL, MACs).
+///
+/// A stage that decides or rewrites packets takes the batch `inout`; one that only looks takes it
+/// `borrowing`. A packet stops at the first stage that decides it (`verdict` no longer `.pending`).
 public struct Dataplane: ~Copyable {
     public let config: DataplaneConfig
     public private(set) var counters: Counters
@@ -38,7 +50,7 @@ public struct Dataplane: ~Copyable {
         self.config = config
         self.share = share
         counters = Counters(portCount: config.ports.count)
-        context = StageContext(seed: seed)
+        context = StageContext()
         antiSpoof = AntiSpoofStage(config: config)
         arp = ARPResponderStage(config: config)
         router = RouterStage(config: config)
@@ -78,18 +90,18 @@ public struct Dataplane: ~Copyable {
                 vpn.inbound(&batch, i, &context)
             }
             if batch.meta[i].verdict != .pending { continue }
-            loadBalancer.inbound(batch, i, &context)
+            loadBalancer.inbound(&batch, i, &context)
             if batch.meta[i].verdict != .pending { continue }
-            nat.inbound(batch, i, &context, conntrack)
+            nat.inbound(&batch, i, &context, conntrack)
             if batch.meta[i].verdict != .pending { continue }
             router.handle(&batch, i, &context)
             if batch.meta[i].verdict != .pending || batch.meta[i].etherType != EtherType.ipv4 { continue }
-            networkACL.handle(batch, i, &context)
+            networkACL.handle(&batch, i, &context)
             if batch.meta[i].verdict != .pending { continue }
-            conntrack.handle(batch, i, &context)
+            conntrack.handle(&batch, i, &context)
             if batch.meta[i].verdict != .pending { continue }
-            loadBalancer.outbound(batch, i, &context)
-            nat.outbound(batch, i, &context)
+            loadBalancer.outbound(&batch, i, &context)
+            nat.outbound(&batch, i, &context)
             if tunnels && batch.meta[i].verdict == .pending { vpn.outbound(&batch, i, &context) }
         }
         local.process(&batch, &context)

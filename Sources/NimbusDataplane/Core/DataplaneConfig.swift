@@ -1,9 +1,11 @@
 import NimbusVPN
 import NimbusWire
 
-/// How a network hands out addresses: private behind a NAT gateway, or public on every instance.
-public enum NetworkMode: String, Sendable {
+/// How a network's instances reach the internet (the topology's `mode`).
+public enum NetworkMode: String, Sendable, Hashable {
+    /// Private addresses behind the network's NAT gateway (plus optional elastic IPs).
     case natPrivate = "nat-private"
+    /// The network's CIDR is public and instance addresses are routed as they are.
     case publicIP = "public-ip"
 }
 

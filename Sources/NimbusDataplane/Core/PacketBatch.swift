@@ -61,6 +61,32 @@ public struct PacketMeta: Sendable {
     public static let noChild: UInt16 = .max
 }
 
+/// The metadata of a batch's packets. Reading needs only the batch; writing needs it `inout` (the
+/// setter is `mutating`, though it writes through to storage the batch owns), so a stage's signature
+/// says whether it decides or rewrites packets. Indices are checked in debug builds.
+public struct PacketMetaTable {
+    @usableFromInline let storage: UnsafeMutablePointer<PacketMeta>
+    @usableFromInline let capacity: Int
+
+    @inlinable init(capacity: Int) {
+        self.capacity = capacity
+        storage = .allocate(capacity: capacity)
+    }
+
+    @inlinable public subscript(i: Int) -> PacketMeta {
+        get {
+            assert(i >= 0 && i < capacity, "packet index out of the batch")
+            return storage[i]
+        }
+        _modify {
+            assert(i >= 0 && i < capacity, "packet index out of the batch")
+            yield &storage[i]
+        }
+    }
+
+    func deallocate() { storage.deallocate() }
+}
+
 /// A vector of packets processed together by every stage, with all bytes in one arena.
 ///
 /// Packets are appended by the I/O side (replay, bench, live), processed in place by the stages, then
@@ -78,7 +104,8 @@ public struct PacketBatch: ~Copyable {
     @usableFromInline let arena: UnsafeMutableRawPointer
     public let arenaSize: Int
     @usableFromInline var arenaUsed = 0
-    public let meta: UnsafeMutablePointer<PacketMeta>
+    /// Per-packet metadata; writing it needs the batch `inout`.
+    public var meta: PacketMetaTable
     public private(set) var count = 0
     public private(set) var inputCount = 0
     /// First of the packets generated with no input to follow (timer output on an idle dataplane),
@@ -89,7 +116,7 @@ public struct PacketBatch: ~Copyable {
     public init(arenaSize: Int = 1 << 20) {
         self.arenaSize = arenaSize
         arena = .allocate(byteCount: arenaSize, alignment: 64)
-        meta = .allocate(capacity: PacketBatch.metaCapacity)
+        meta = PacketMetaTable(capacity: PacketBatch.metaCapacity)
     }
 
     deinit {
@@ -148,7 +175,9 @@ public struct PacketBatch: ~Copyable {
     /// is emitted right after it). Returns nil when the batch has no room; the answer is then not sent.
     public mutating func generate(from parent: Int, length: Int) -> Int? {
         guard let g = allocateGenerated(parent: parent, length: length) else { return nil }
-        link(g, after: &meta[parent].child)
+        var head = meta[parent].child
+        link(g, after: &head)
+        meta[parent].child = head
         return g
     }
 
@@ -156,7 +185,9 @@ public struct PacketBatch: ~Copyable {
     /// timestamp): what timers send when `next`'s arrival moves the clock. Nil when the batch is full.
     public mutating func generate(before next: Int, length: Int) -> Int? {
         guard let g = allocateGenerated(parent: next, length: length) else { return nil }
-        link(g, after: &meta[next].before)
+        var head = meta[next].before
+        link(g, after: &head)
+        meta[next].before = head
         return g
     }
 
@@ -191,7 +222,7 @@ public struct PacketBatch: ~Copyable {
     }
 
     /// Appends generated packet `g` to the chain that starts at `head`.
-    private func link(_ g: Int, after head: inout UInt16) {
+    private mutating func link(_ g: Int, after head: inout UInt16) {
         if head == PacketMeta.noChild { head = UInt16(g); return }
         var k = Int(head)
         while meta[k].child != PacketMeta.noChild { k = Int(meta[k].child) }
@@ -238,13 +269,14 @@ public struct PacketBatch: ~Copyable {
     /// The bytes of packet `i`'s frame.
     @inlinable
     public func bytes(_ i: Int) -> RawBytes {
-        RawBytes(base: arena + Int(meta[i].offset), count: Int(meta[i].length))
+        assert(i >= 0 && i < count, "packet index out of the batch")
+        return RawBytes(base: arena + Int(meta[i].offset), count: Int(meta[i].length))
     }
 
     /// Grows the frame at the front by `n` bytes of headroom (to prepend a header). Returns false when
     /// there is not enough headroom.
     @discardableResult
-    public func prepend(_ i: Int, _ n: Int) -> Bool {
+    public mutating func prepend(_ i: Int, _ n: Int) -> Bool {
         guard Int(meta[i].offset) - n >= Int(meta[i].allocStart) else { return false }
         meta[i].offset -= UInt32(n)
         meta[i].length += UInt32(n)
@@ -252,7 +284,7 @@ public struct PacketBatch: ~Copyable {
     }
 
     /// Removes `n` bytes from the front of the frame (a header being stripped). `n <= length`.
-    public func trimFront(_ i: Int, _ n: Int) {
+    public mutating func trimFront(_ i: Int, _ n: Int) {
         let k = UInt32(min(n, Int(meta[i].length)))
         meta[i].offset += k
         meta[i].length -= k
@@ -260,22 +292,22 @@ public struct PacketBatch: ~Copyable {
 
     /// Sets the frame length; it may grow into the tailroom. Returns false when that does not fit.
     @discardableResult
-    public func setLength(_ i: Int, _ length: Int) -> Bool {
+    public mutating func setLength(_ i: Int, _ length: Int) -> Bool {
         guard Int(meta[i].offset) + length <= Int(meta[i].allocEnd) else { return false }
         meta[i].length = UInt32(length)
         return true
     }
 
-    /// Marks packet `i` dropped with `reason`, unless it was already decided.
+    /// Marks packet `i` dropped with `reason`, replacing whatever was decided before.
     @inlinable
-    public func drop(_ i: Int, _ reason: DropReason) {
+    public mutating func drop(_ i: Int, _ reason: DropReason) {
         meta[i].verdict = .drop
         meta[i].drop = reason
     }
 
     /// Marks packet `i` to leave on `port`.
     @inlinable
-    public func forward(_ i: Int, to port: UInt16) {
+    public mutating func forward(_ i: Int, to port: UInt16) {
         meta[i].verdict = .forward
         meta[i].outPort = port
     }

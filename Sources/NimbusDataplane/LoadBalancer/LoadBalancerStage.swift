@@ -1,24 +1,6 @@
 import CNimbusShims
 import NimbusWire
 
-/// One client's flow through a listener, pinned to the target its first packet picked.
-struct LBFlow {
-    var client: UInt32
-    var clientPort: UInt16
-    var proto: UInt8
-    var flags: UInt8
-    var listener: UInt16
-    var target: UInt16
-    var targetAddress: UInt32
-    var lastSeen: UInt64
-    var forwardKey: UInt64
-    var reverseKey: UInt64
-
-    static let finClient: UInt8 = 1
-    static let finTarget: UInt8 = 2
-    static let closed: UInt8 = 4
-}
-
 /// L4 load balancing: a listener on VIP:port sends each new flow to a target — round-robin (smooth,
 /// weighted) or source-hash (a consistent Maglev table) — and every later packet of the flow to the same
 /// target. Targets see the client's real address (DNAT only); their replies leave from the VIP. Works
@@ -28,9 +10,13 @@ struct LBFlow {
 /// replies), `outbound` after connection tracking (rewriting the replies' source to the VIP), so the
 /// tracker and the targets' security groups see the real client and target.
 ///
+/// Reads: IPv4 destination and L4 ports (client packets to a VIP listener), source and ports (targets'
+/// replies), target health. Writes: destination or source address, port and checksums through
+/// `IPv4Rewrite`; `dnat`, `lbReply`, `lbFlow`; its flow table.
 /// Drops: `lb-no-healthy-target` (a new flow and no target up), `lb-target-down` (a packet of a flow whose
 /// target went down: the flow is forgotten, so the client's next attempt finds a healthy target — a TCP
-/// connection cannot move to another server, and failing it fast lets the client reconnect).
+/// connection cannot move to another server, and failing it fast lets the client reconnect),
+/// `lb-table-full` (no room for another flow).
 public struct LoadBalancerStage: ~Copyable {
     private struct ListenerState {
         var lb: Int
@@ -176,7 +162,7 @@ public struct LoadBalancerStage: ~Copyable {
     /// Client packets to a listener: pick or find the target, DNAT. Target packets of a balanced flow:
     /// mark them for the source rewrite after tracking.
     @inline(__always)
-    public mutating func inbound(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+    public mutating func inbound(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
         guard enabled, batch.meta[i].etherType == EtherType.ipv4 else { return }
         let m = batch.meta[i]
         let ip = batch.bytes(i).suffix(from: Int(m.l3Offset))
@@ -194,7 +180,7 @@ public struct LoadBalancerStage: ~Copyable {
         let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
         let sport = l4.u16(0), dport = l4.u16(2)
         if let l = listenerIndex.find(LoadBalancerStage.listenerKey(dst, proto, dport)) {
-            let reason = forward(batch, i, ip, l4, Int(l), src: src, sport: sport, &ctx)
+            let reason = forward(&batch, i, ip, l4, Int(l), src: src, sport: sport, &ctx)
             if reason != .none {
                 batch.drop(i, reason)
                 ctx.trace.record(i, .loadBalancer, .dropped, UInt32(reason.rawValue))
@@ -210,7 +196,7 @@ public struct LoadBalancerStage: ~Copyable {
         batch.meta[i].lbFlow = f + 1
     }
 
-    private mutating func forward(_ batch: borrowing PacketBatch, _ i: Int, _ ip: RawBytes, _ l4: RawBytes, _ l: Int,
+    private mutating func forward(_ batch: inout PacketBatch, _ i: Int, _ ip: RawBytes, _ l4: RawBytes, _ l: Int,
                                   src: UInt32, sport: UInt16, _ ctx: inout StageContext) -> DropReason {
         let m = batch.meta[i]
         let now = m.timestamp
@@ -264,7 +250,7 @@ public struct LoadBalancerStage: ~Copyable {
 
     /// Targets' replies leave from the VIP and listener port.
     @inline(__always)
-    public mutating func outbound(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+    public mutating func outbound(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
         guard batch.meta[i].lbReply else { return }
         let m = batch.meta[i]
         let f = Int(m.lbFlow) - 1
@@ -343,4 +329,22 @@ public struct LoadBalancerStage: ~Copyable {
         IPv4Rewrite.rewrite(destination ? .destination : .source, of: IPv4Header(unchecked: ip), transport: l4,
                             protocol: proto, to: IPv4Address(value: address), port: port)
     }
+}
+
+/// One client's flow through a listener, pinned to the target its first packet picked.
+struct LBFlow {
+    var client: UInt32
+    var clientPort: UInt16
+    var proto: UInt8
+    var flags: UInt8
+    var listener: UInt16
+    var target: UInt16
+    var targetAddress: UInt32
+    var lastSeen: UInt64
+    var forwardKey: UInt64
+    var reverseKey: UInt64
+
+    static let finClient: UInt8 = 1
+    static let finTarget: UInt8 = 2
+    static let closed: UInt8 = 4
 }

@@ -1,27 +1,6 @@
 import CNimbusShims
 import NimbusWire
 
-/// One translation of the NAT gateway: an internal endpoint and the public endpoint it appears as.
-struct NATMapping {
-    /// protocol << 48 | address << 16 | port, for both sides.
-    var internalKey: UInt64
-    var externalKey: UInt64
-    var lastSeen: UInt64
-    /// The gateway (index into the NAT configs) whose port pool it holds a port of.
-    var gateway: UInt16
-    var poolIndex: UInt16
-    var flags: UInt8
-
-    static let seenInbound: UInt8 = 1
-    static let finOutbound: UInt8 = 2
-    static let finInbound: UInt8 = 4
-    static let closed: UInt8 = 8
-}
-
-@inline(__always) func natKey(_ proto: UInt8, _ address: UInt32, _ port: UInt16) -> UInt64 {
-    UInt64(proto) << 48 | UInt64(address) << 16 | UInt64(port)
-}
-
 /// NAT for nat-private networks: the NAT gateway (endpoint-independent mapping and, by default,
 /// address-and-port-dependent filtering, RFC 4787/5382/5508), elastic IPs (1:1, ports kept) and
 /// hairpinning. It runs in two passes: `inbound` before the router rewrites destinations that are the
@@ -29,9 +8,14 @@ struct NATMapping {
 /// rewrites the private source of packets leaving for the internet (or hairpinning back in) to its
 /// public mapping. Checksums are patched incrementally (RFC 1624); a UDP checksum of zero stays zero.
 ///
+/// Reads: IPv4 addresses, L4 ports or echo identifiers (also inside ICMP errors), the ingress port, the
+/// flow table (filtering asks conntrack whether the instance sent to the remote). Writes: addresses,
+/// ports, identifiers and checksums through `IPv4Rewrite`; `snat`, `dnat`, `flowHint`; its mapping table.
 /// Drops: `nat-no-mapping` (inbound to a public NAT endpoint nobody holds), `nat-filtered` (a remote the
-/// instance never sent to), `nat-port-exhausted`, `nat-unsupported-protocol` (no ports to map through
-/// a shared gateway address), `ct-fragment-unmatched` (a later fragment whose first was not translated).
+/// instance never sent to), `nat-port-exhausted`, `nat-table-full` (no room for another mapping),
+/// `nat-unsupported-protocol` (no ports to map through a shared gateway address), `ct-fragment-unmatched`
+/// (a later fragment whose first was not translated), `no-route` (out to the internet from a port with
+/// no gateway).
 public struct NATStage: ~Copyable {
     private let gateways: [NATGatewayConfig]
     /// Per gateway, the fields the per-packet path reads, without the address pool: reading a whole
@@ -166,7 +150,7 @@ public struct NATStage: ~Copyable {
 
     /// Rewrites a destination that is a public NAT address to the instance behind it.
     @inline(__always)
-    public mutating func inbound(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext,
+    public mutating func inbound(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext,
                                  _ conntrack: borrowing ConntrackStage) {
         if gateways.isEmpty && elasticIPs.isEmpty { return }
         guard batch.meta[i].etherType == EtherType.ipv4 else { return }
@@ -174,9 +158,9 @@ public struct NATStage: ~Copyable {
         let dst = ip.u32(16)
         let reason: DropReason
         if let (internalAddress, _) = elasticIPs.lookup(IPv4Address(value: dst)) {
-            reason = translateInboundElastic(batch, i, ip, internalAddress, &ctx)
+            reason = translateInboundElastic(&batch, i, ip, internalAddress, &ctx)
         } else if poolAddresses.lookup(IPv4Address(value: dst)) != nil {
-            reason = translateInboundGateway(batch, i, ip, &ctx, conntrack)
+            reason = translateInboundGateway(&batch, i, ip, &ctx, conntrack)
         } else {
             return
         }
@@ -194,7 +178,7 @@ public struct NATStage: ~Copyable {
     }
 
     @inline(__always)
-    private mutating func translateInboundElastic(_ batch: borrowing PacketBatch, _ i: Int, _ ip: RawBytes,
+    private mutating func translateInboundElastic(_ batch: inout PacketBatch, _ i: Int, _ ip: RawBytes,
                                                   _ internalAddress: UInt32, _ ctx: inout StageContext) -> DropReason {
         let m = batch.meta[i]
         let proto = m.ipProtocol
@@ -223,7 +207,7 @@ public struct NATStage: ~Copyable {
     }
 
     @inline(__always)
-    private mutating func translateInboundGateway(_ batch: borrowing PacketBatch, _ i: Int, _ ip: RawBytes,
+    private mutating func translateInboundGateway(_ batch: inout PacketBatch, _ i: Int, _ ip: RawBytes,
                                                   _ ctx: inout StageContext, _ conntrack: borrowing ConntrackStage) -> DropReason {
         let m = batch.meta[i]
         let proto = m.ipProtocol
@@ -295,9 +279,9 @@ public struct NATStage: ~Copyable {
 
     /// Rewrites the private source of a packet marked for translation to its public mapping.
     @inline(__always)
-    public mutating func outbound(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+    public mutating func outbound(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
         guard batch.meta[i].snat else { return }
-        let reason = translateOutbound(batch, i, &ctx)
+        let reason = translateOutbound(&batch, i, &ctx)
         if reason != .none {
             batch.drop(i, reason)
             ctx.trace.record(i, .natOut, .dropped, UInt32(reason.rawValue))
@@ -305,7 +289,7 @@ public struct NATStage: ~Copyable {
     }
 
     @inline(__always)
-    private mutating func translateOutbound(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext) -> DropReason {
+    private mutating func translateOutbound(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) -> DropReason {
         let m = batch.meta[i]
         let ip = batch.bytes(i).suffix(from: Int(m.l3Offset))
         let proto = m.ipProtocol
@@ -552,4 +536,25 @@ struct FragmentTranslations {
         let s = slots[index(a, b)]
         return s.addresses == a && s.idProto == b && s.expires > now ? s.replacement : nil
     }
+}
+
+/// One translation of the NAT gateway: an internal endpoint and the public endpoint it appears as.
+struct NATMapping {
+    /// protocol << 48 | address << 16 | port, for both sides.
+    var internalKey: UInt64
+    var externalKey: UInt64
+    var lastSeen: UInt64
+    /// The gateway (index into the NAT configs) whose port pool it holds a port of.
+    var gateway: UInt16
+    var poolIndex: UInt16
+    var flags: UInt8
+
+    static let seenInbound: UInt8 = 1
+    static let finOutbound: UInt8 = 2
+    static let finInbound: UInt8 = 4
+    static let closed: UInt8 = 8
+}
+
+@inline(__always) func natKey(_ proto: UInt8, _ address: UInt32, _ port: UInt16) -> UInt64 {
+    UInt64(proto) << 48 | UInt64(address) << 16 | UInt64(port)
 }

@@ -1,5 +1,60 @@
 import NimbusWire
 
+/// Network ACLs: stateless filters at subnet borders, as AWS network ACLs. A packet leaving a subnet that
+/// has an ACL is checked against its outbound rules (remote: the destination), one entering a subnet
+/// against its inbound rules (remote: the source). Traffic within a subnet is not filtered, and replies
+/// get no free pass: the rules must admit them too.
+///
+/// Reads: IPv4 and L4 headers, the ports chosen by the router. Drops: `nacl-outbound-denied`,
+/// `nacl-inbound-denied`.
+public struct NetworkACLStage {
+    private let acls: [NetworkACLSpec]
+    /// Per port: the ACL of the port's subnet, or -1.
+    private let portACL: [Int32]
+    private let portSubnet: [Int32]
+
+    /// - Parameter subnetACL: per subnet (as `config.subnets`), the index into `acls`, or nil.
+    public init(config: DataplaneConfig) {
+        acls = config.networkACLs
+        portACL = config.ports.map { p in
+            p.subnet >= 0 ? Int32(config.subnets[p.subnet].networkACL ?? -1) : -1
+        }
+        portSubnet = config.ports.map { Int32($0.subnet) }
+    }
+
+    /// Filters one pending packet.
+    @inline(__always)
+    public func handle(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
+        if acls.isEmpty { return }
+        let m = batch.meta[i]
+        guard m.etherType == EtherType.ipv4 && m.outPort != RouterStage.localDelivery else { return }
+        let sameSubnet = m.inPort != DataplaneConfig.internetPort && portSubnet[Int(m.inPort)] == portSubnet[Int(m.outPort)]
+        if sameSubnet { return }
+        let out = portACL[Int(m.inPort)], inn = portACL[Int(m.outPort)]
+        if out < 0 && inn < 0 { return }
+        let frame = batch.bytes(i)
+        let ip = frame.suffix(from: Int(m.l3Offset))
+        var service: UInt16? = nil
+        if m.hasL4 {
+            let l4 = frame.suffix(from: Int(m.l4Offset))
+            switch m.ipProtocol {
+            case IPProtocol.tcp, IPProtocol.udp: service = l4.u16(2)
+            case IPProtocol.icmp: service = UInt16(l4.u8(0)) << 8 | UInt16(l4.u8(1))
+            default: service = 0
+            }
+        }
+        if out >= 0 && !NetworkACLSpec.decide(acls[Int(out)].outbound, m.ipProtocol, service, IPv4Address(value: ip.u32(16))) {
+            batch.drop(i, .naclOutboundDenied)
+            ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclOutboundDenied.rawValue))
+        } else if inn >= 0 && !NetworkACLSpec.decide(acls[Int(inn)].inbound, m.ipProtocol, service, IPv4Address(value: ip.u32(12))) {
+            batch.drop(i, .naclInboundDenied)
+            ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclInboundDenied.rawValue))
+        } else {
+            ctx.trace.record(i, .networkACL, .aclAllowed)
+        }
+    }
+}
+
 /// One numbered rule of a network ACL.
 public struct ACLRuleSpec: Sendable, Hashable {
     public var allow: Bool
@@ -60,65 +115,5 @@ public struct NetworkACLSpec: Sendable {
     static func decide(_ rules: [ACLRuleSpec], _ proto: UInt8, _ servicePort: UInt16?, _ remote: IPv4Address) -> Bool {
         for r in rules where r.matches(proto, servicePort, remote) { return r.allow }
         return false
-    }
-}
-
-/// Network ACLs: stateless filters at subnet borders, as AWS network ACLs. A packet leaving a subnet that
-/// has an ACL is checked against its outbound rules (remote: the destination), one entering a subnet
-/// against its inbound rules (remote: the source). Traffic within a subnet is not filtered, and replies
-/// get no free pass: the rules must admit them too.
-///
-/// Reads: IPv4 and L4 headers, the ports chosen by the router. Drops: `nacl-outbound-denied`,
-/// `nacl-inbound-denied`.
-public struct NetworkACLStage: Stage {
-    private let acls: [NetworkACLSpec]
-    /// Per port: the ACL of the port's subnet, or -1.
-    private let portACL: [Int32]
-    private let portSubnet: [Int32]
-
-    /// - Parameter subnetACL: per subnet (as `config.subnets`), the index into `acls`, or nil.
-    public init(config: DataplaneConfig) {
-        acls = config.networkACLs
-        portACL = config.ports.map { p in
-            p.subnet >= 0 ? Int32(config.subnets[p.subnet].networkACL ?? -1) : -1
-        }
-        portSubnet = config.ports.map { Int32($0.subnet) }
-    }
-
-    public mutating func process(_ batch: inout PacketBatch, _ ctx: inout StageContext) {
-        if acls.isEmpty { return }
-        for i in 0..<batch.count where batch.meta[i].verdict == .pending { handle(batch, i, &ctx) }
-    }
-
-    /// Filters one pending packet.
-    @inline(__always)
-    public func handle(_ batch: borrowing PacketBatch, _ i: Int, _ ctx: inout StageContext) {
-        if acls.isEmpty { return }
-        let m = batch.meta[i]
-        guard m.etherType == EtherType.ipv4 && m.outPort != RouterStage.localDelivery else { return }
-        let sameSubnet = m.inPort != DataplaneConfig.internetPort && portSubnet[Int(m.inPort)] == portSubnet[Int(m.outPort)]
-        if sameSubnet { return }
-        let out = portACL[Int(m.inPort)], inn = portACL[Int(m.outPort)]
-        if out < 0 && inn < 0 { return }
-        let frame = batch.bytes(i)
-        let ip = frame.suffix(from: Int(m.l3Offset))
-        var service: UInt16? = nil
-        if m.hasL4 {
-            let l4 = frame.suffix(from: Int(m.l4Offset))
-            switch m.ipProtocol {
-            case IPProtocol.tcp, IPProtocol.udp: service = l4.u16(2)
-            case IPProtocol.icmp: service = UInt16(l4.u8(0)) << 8 | UInt16(l4.u8(1))
-            default: service = 0
-            }
-        }
-        if out >= 0 && !NetworkACLSpec.decide(acls[Int(out)].outbound, m.ipProtocol, service, IPv4Address(value: ip.u32(16))) {
-            batch.drop(i, .naclOutboundDenied)
-            ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclOutboundDenied.rawValue))
-        } else if inn >= 0 && !NetworkACLSpec.decide(acls[Int(inn)].inbound, m.ipProtocol, service, IPv4Address(value: ip.u32(12))) {
-            batch.drop(i, .naclInboundDenied)
-            ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclInboundDenied.rawValue))
-        } else {
-            ctx.trace.record(i, .networkACL, .aclAllowed)
-        }
     }
 }

@@ -7,7 +7,7 @@ import NimbusWire
 ///
 /// Reads: ARP packets. Writes: the reply. Drops: `arp-unanswered`, `arp-ignored` (replies and
 /// announcements: the dataplane knows every MAC from the topology and learns nothing).
-public struct ARPResponderStage: Stage {
+public struct ARPResponderStage {
     private let routerMAC: MACAddress
     private let portSubnet: [IPv4CIDR?]
     private let portIP: [IPv4Address]

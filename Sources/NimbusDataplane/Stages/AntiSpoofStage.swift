@@ -5,7 +5,7 @@ import NimbusWire
 /// site owns.
 ///
 /// Reads: Ethernet source, ARP sender, IPv4 source. Drops: `spoofed-source`.
-public struct AntiSpoofStage: Stage {
+public struct AntiSpoofStage {
     private let macs: [MACAddress]
     private let ips: [IPv4Address]
     /// Prefixes and addresses the site owns, which never arrive as a source from the internet.

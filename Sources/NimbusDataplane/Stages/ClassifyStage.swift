@@ -7,12 +7,12 @@ import NimbusWire
 /// padding after an IPv4 datagram. Drops: `malformed-frame`, `unsupported-l2`, `unsupported-ethertype`,
 /// `malformed-arp`, `malformed-ipv4` (incl. a bad header checksum), `malformed-ipv6`, `malformed-tcp`,
 /// `malformed-udp`, `malformed-icmp`.
-public struct ClassifyStage: Stage {
+public struct ClassifyStage {
     public init() {}
 
     public mutating func process(_ batch: inout PacketBatch, _ ctx: inout StageContext) {
         for i in 0..<batch.count where batch.meta[i].verdict == .pending {
-            let reason = classify(batch, i)
+            let reason = classify(&batch, i)
             if reason != .none {
                 batch.drop(i, reason)
                 ctx.trace.record(i, .classify, .dropped, UInt32(reason.rawValue))
@@ -24,7 +24,7 @@ public struct ClassifyStage: Stage {
     }
 
     @inline(__always)
-    func classify(_ batch: borrowing PacketBatch, _ i: Int) -> DropReason {
+    func classify(_ batch: inout PacketBatch, _ i: Int) -> DropReason {
         let frame = batch.bytes(i)
         let eth: EthernetFrame
         do { eth = try EthernetFrame(frame) } catch {

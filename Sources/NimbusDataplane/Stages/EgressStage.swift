@@ -5,7 +5,7 @@ import NimbusWire
 /// peer).
 ///
 /// Reads: `outPort`, `routed`. Writes: TTL, checksum, Ethernet header. Drops: none.
-public struct EgressStage: Stage {
+public struct EgressStage {
     private let routerMAC: MACAddress
     private let peerMACs: [MACAddress]
 

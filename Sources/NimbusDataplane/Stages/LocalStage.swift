@@ -5,7 +5,7 @@ import NimbusWire
 ///
 /// Reads: packets the router marked for local delivery. Writes: the echo reply, sent back out of the
 /// ingress port. Drops: none (the router already refused everything but echo requests).
-public struct LocalStage: Stage {
+public struct LocalStage {
     private let routerMAC: MACAddress
     private let peerMACs: [MACAddress]
     public static let replyTTL: UInt8 = 64

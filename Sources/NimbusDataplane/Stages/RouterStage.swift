@@ -1,27 +1,5 @@
 import NimbusWire
 
-/// Where a destination address leads, as the router's prefix table stores it.
-public struct Route: Sendable, Equatable {
-    public enum Kind: UInt8, Sendable {
-        /// An instance's address: deliver on `port`.
-        case instance
-        /// A subnet gateway: the dataplane's own address.
-        case router
-        /// A subnet's directed broadcast address.
-        case broadcast
-        /// Inside a subnet or network, but no instance has it.
-        case unassigned
-        /// A public address of the site served by a stage this build does not route to.
-        case reserved
-        /// A VPN peer's allowed-ips: into tunnel `port` (its index), from inside `network` only.
-        case tunnel
-    }
-    public var kind: Kind
-    public var port: UInt16
-    public var subnet: Int32
-    public var network: Int32
-}
-
 /// Router: forwards IPv4 by destination address (never by destination MAC) using longest-prefix match
 /// over the topology's instances, gateways, subnets and networks; what no site prefix covers goes to the
 /// internet. Addresses of a nat-private network are reachable only from inside that network.
@@ -33,7 +11,7 @@ public struct Route: Sendable, Equatable {
 /// marker for the dataplane's own addresses) and `routed` (the hop crosses subnets, so the TTL drops);
 /// generates ICMP errors. Drops: `not-unicast`, `no-route`, `for-router`, `ttl-exceeded`,
 /// `ipv6-not-routed`.
-public struct RouterStage: Stage {
+public struct RouterStage {
     /// `outPort` value for packets addressed to the dataplane itself (handled by `LocalStage`).
     public static let localDelivery: UInt16 = .max
 
@@ -96,12 +74,6 @@ public struct RouterStage: Stage {
         peerMACs = config.ports.map(\.peerMAC)
         portGateway = config.ports.map { $0.subnet >= 0 ? config.subnets[$0.subnet].gateway : .any }
         firstGateway = config.subnets.first?.gateway ?? .any
-    }
-
-    public mutating func process(_ batch: inout PacketBatch, _ ctx: inout StageContext) {
-        // Generated packets are appended after `count` was read and are already decided.
-        let n = batch.count
-        for i in 0..<n where batch.meta[i].verdict == .pending { handle(&batch, i, &ctx) }
     }
 
     /// Routes one pending packet.
@@ -216,4 +188,26 @@ public struct RouterStage: Stage {
         icmpIdentification &+= 1
         ctx.trace.record(i, .router, .icmpGenerated, UInt32(ICMPHeader.timeExceeded), UInt32(g))
     }
+}
+
+/// Where a destination address leads, as the router's prefix table stores it.
+public struct Route: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable {
+        /// An instance's address: deliver on `port`.
+        case instance
+        /// A subnet gateway: the dataplane's own address.
+        case router
+        /// A subnet's directed broadcast address.
+        case broadcast
+        /// Inside a subnet or network, but no instance has it.
+        case unassigned
+        /// A public address of the site served by a stage this build does not route to.
+        case reserved
+        /// A VPN peer's allowed-ips: into tunnel `port` (its index), from inside `network` only.
+        case tunnel
+    }
+    public var kind: Kind
+    public var port: UInt16
+    public var subnet: Int32
+    public var network: Int32
 }

@@ -172,7 +172,7 @@ public struct VPNStage {
         batch.meta[i].fromTunnel = UInt8(t + 1)
         batch.meta[i].hasL4 = false
         batch.meta[i].ipProtocol = 0
-        let reason = classifier.classify(batch, i)
+        let reason = classifier.classify(&batch, i)
         if reason != .none {
             return drop(&batch, i, reason == .malformedFrame ? .vpnMalformedInner : reason, &ctx)
         }

@@ -15,6 +15,8 @@ public struct VPNTunnelConfig: Sendable {
     /// 60 bytes of outer IPv4, UDP and WireGuard headers and tag on a 1500-byte link, plus padding).
     public var mtu: Int
 
+    /// WireGuard's own default: room on a 1500-byte link for the outer IPv6 (or IPv4) and UDP headers
+    /// and WireGuard's 32 bytes of header and tag.
     public static let defaultMTU = 1420
 
     public init(name: String, network: Int, listen: WireGuardEndpoint, privateKey: WireGuardKey,

@@ -10,21 +10,20 @@ import NimbusWire
 /// about nothing tracked), `sg-egress-denied`, `sg-ingress-denied`, `ct-table-full`,
 /// `ct-fragment-unmatched`.
 public struct ConntrackStage: ~Copyable {
-    public var table: FlowTable
-    private var wheel: TimerWheel
+    public var table: FlowTable<FlowKey, FlowEntry>
     private var fragments = FragmentCache()
     /// Read in place on a flow's first packet only: binding it to a local would retain its arrays on
     /// every packet.
     private let policy: SecurityPolicy
     private let enabled: Bool
     private let loose: Bool
-    public private(set) var created: UInt64 = 0
-    public private(set) var expired: UInt64 = 0
+    /// Flows made, and flows ended by their timeout, so far.
+    public var created: UInt64 { table.entries.created }
+    public var expired: UInt64 { table.entries.expired }
 
     public init(firewall: FirewallConfig?) {
         let capacity = firewall?.maxFlows ?? 1
-        table = FlowTable(capacity: capacity)
-        wheel = TimerWheel(capacity: capacity, slotCount: 8192, tickNanoseconds: 1_000_000_000)
+        table = FlowTable(capacity: capacity, wheelSlots: 8192)
         policy = SecurityPolicy(firewall ?? FirewallConfig(groups: [], portGroups: []))
         enabled = firewall != nil
         loose = firewall?.loosePickup ?? false
@@ -40,8 +39,13 @@ public struct ConntrackStage: ~Copyable {
     @inline(__always)
     public func liveFlow(_ key: FlowKey, now: UInt64) -> Int? {
         guard let e = table.find(key) else { return nil }
-        let entry = table.entries[e]
-        return now < entry.lastSeen + Self.timeout(entry.state, entry.key.protocolNumber) ? e : nil
+        return now < Self.deadline(table[e]) ? e : nil
+    }
+
+    /// When an idle flow is gone: its last packet plus the timeout of its state.
+    @inline(__always)
+    static func deadline(_ entry: FlowEntry) -> UInt64 {
+        entry.lastSeen + timeout(entry.state, entry.key.protocolNumber)
     }
 
     /// Whether tracking is on (a NAT filter then asks it about flows).
@@ -118,24 +122,22 @@ public struct ConntrackStage: ~Copyable {
     /// Expires flows whose timers are due by `now` (the wheel only reminds; the flow's own last-seen
     /// time decides).
     private mutating func expireDue(now: UInt64, _ ctx: inout StageContext) {
-        var due: [Int] = []
-        wheel.advance(to: now) { due.append($0) }
-        for e in due {
-            let entry = table.entries[e]
-            let deadline = entry.lastSeen + Self.timeout(entry.state, entry.key.protocolNumber)
-            if deadline <= now {
-                end(e, reason: .expired, &ctx)
-            } else {
-                wheel.schedule(e, at: deadline)
-            }
+        table.entries.expire(now: now) { Self.deadline($0) }
+        for k in 0..<table.entries.expiredCount {
+            remove(table.entries.expiredEntry(k), reason: .expired, &ctx)
         }
     }
 
+    /// Ends a flow found expired or closed on use (the timer-driven ones are counted by the table).
     private mutating func end(_ e: Int, reason: FlowRecord.End, _ ctx: inout StageContext) {
-        if ctx.flowLog.enabled { ctx.flowLog.append(FlowRecord(table.entries[e], end: reason)) }
-        if reason == .expired { expired += 1 }
-        wheel.cancel(e)
-        table.remove(e)
+        if reason == .expired { table.entries.countExpired() }
+        remove(e, reason: reason, &ctx)
+    }
+
+    private mutating func remove(_ e: Int, reason: FlowRecord.End, _ ctx: inout StageContext) {
+        let entry = table[e]
+        if ctx.flowLog.enabled { ctx.flowLog.append(FlowRecord(entry, end: reason)) }
+        table.remove(e, key: entry.key)
     }
 
     @inline(__always)
@@ -180,8 +182,8 @@ public struct ConntrackStage: ~Copyable {
                                                 destination: dst, destinationPort: dport)
         // The NAT may have found this very flow a moment ago (its filtering check): no second probe.
         let hint = Int(m.flowHint) - 1
-        if let e = hint >= 0 && table.entries[hint].key == key ? hint : table.find(key) {
-            let entry = table.entries[e]
+        if let e = hint >= 0 && table[hint].key == key ? hint : table.find(key) {
+            let entry = table[e]
             let alive = now < entry.lastSeen + Self.timeout(entry.state, proto)
             let isOriginal = reversed == entry.originIsB
             let reopening = proto == IPProtocol.tcp && isOriginal && tcpFlags & (TCPHeader.syn | TCPHeader.ack) == TCPHeader.syn
@@ -189,7 +191,7 @@ public struct ConntrackStage: ~Copyable {
             if alive && !reopening {
                 update(e, isOriginal: isOriginal, tcpFlags: tcpFlags, bytes: Int(m.length), now: now)
                 if firstFragment { fragments.allow(source: src, destination: dst, protocol: proto, id: id, now: now) }
-                ctx.trace.record(i, .conntrack, .flowHit, UInt32(table.entries[e].state.rawValue), isOriginal ? 1 : 0)
+                ctx.trace.record(i, .conntrack, .flowHit, UInt32(table[e].state.rawValue), isOriginal ? 1 : 0)
                 return .none
             }
             end(e, reason: alive ? .closed : .expired, &ctx)
@@ -216,12 +218,10 @@ public struct ConntrackStage: ~Copyable {
             && !policy.allowsIngress(port: m.outPort, protocol: proto, servicePort: service, remote: IPv4Address(value: src)) {
             return .sgIngressDenied
         }
-        guard let e = table.insert(key) else { return .ctTableFull }
-        table.entries[e] = FlowEntry(key: key, created: now, lastSeen: now, bytes: UInt64(m.length), packetsOriginal: 1,
-                                     packetsReply: 0, state: state, originIsB: reversed, flags: 0,
-                                     originPort: m.inPort, responderPort: m.outPort)
-        wheel.schedule(e, at: now + Self.timeout(state, proto))
-        created += 1
+        let entry = FlowEntry(key: key, created: now, lastSeen: now, bytes: UInt64(m.length), packetsOriginal: 1,
+                              packetsReply: 0, state: state, originIsB: reversed, flags: 0,
+                              originPort: m.inPort, responderPort: m.outPort)
+        guard table.insert(key, entry, deadline: now + Self.timeout(state, proto)) != nil else { return .ctTableFull }
         if firstFragment { fragments.allow(source: src, destination: dst, protocol: proto, id: id, now: now) }
         ctx.trace.record(i, .conntrack, .flowCreated, UInt32(state.rawValue))
         return .none
@@ -231,7 +231,7 @@ public struct ConntrackStage: ~Copyable {
     /// to what decides timeouts) and counts it.
     @inline(__always)
     private mutating func update(_ e: Int, isOriginal: Bool, tcpFlags f: UInt8, bytes: Int, now: UInt64) {
-        var entry = table.entries[e]
+        var entry = table[e]
         entry.lastSeen = now
         entry.bytes &+= UInt64(bytes)
         if isOriginal { entry.packetsOriginal &+= 1 } else {
@@ -259,7 +259,7 @@ public struct ConntrackStage: ~Copyable {
         } else if !isOriginal {
             entry.state = .replied
         }
-        table.entries[e] = entry
+        table[e] = entry
     }
 
     /// An ICMP error passes when the datagram it quotes belongs to a tracked flow. The quoted header's

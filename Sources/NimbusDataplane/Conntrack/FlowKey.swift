@@ -3,7 +3,7 @@ import NimbusWire
 /// A flow's 5-tuple packed into two machine words, in canonical order: the lower (address, port)
 /// endpoint first, so both directions of a connection give the same key and one lookup finds it.
 /// `reversed` tells whether the packet travels from the higher endpoint to the lower one.
-public struct FlowKey: Hashable, Sendable {
+public struct FlowKey: Hashable, Sendable, BitwiseCopyable {
     /// Address A (high 32 bits) and address B (low 32 bits).
     public var addresses: UInt64
     /// Protocol (bits 32-39), port A (bits 16-31), port B (bits 0-15).

@@ -199,7 +199,7 @@ public struct Dataplane: ~Copyable {
     /// Every flow still tracked, as flow-log records (at the end of a replay).
     public func openFlows() -> [FlowRecord] {
         var out: [FlowRecord] = []
-        conntrack.table.forEach { out.append(FlowRecord(conntrack.table.entries[$0], end: .open)) }
+        conntrack.table.forEach { out.append(FlowRecord(conntrack.table[$0], end: .open)) }
         return out
     }
 

@@ -1,4 +1,3 @@
-import CNimbusShims
 import NimbusWire
 
 /// L4 load balancing: a listener on VIP:port sends each new flow to a target — round-robin (smooth,
@@ -36,23 +35,22 @@ public struct LoadBalancerStage: ~Copyable {
     }
 
     private var listeners: [ListenerState] = []
-    private let listenerIndex: U64Map
+    private let listenerIndex: HashIndex<UInt64>
     private var health: [TargetHealth] = []
     public private(set) var counters: [TargetCounters] = []
     /// Per slot: (load balancer, instance port) — for reports and events.
     public private(set) var slotOwners: [(lb: Int, port: UInt16)] = []
-    private var forwardMap: U64Map
-    private var reverseMap: U64Map
-    private let flows: UnsafeMutablePointer<LBFlow>
-    private var spare: FreeIndices
-    private var wheel: TimerWheel
+    /// Flows by their client side (client endpoint and listener), with their lifecycle; `reverseMap`
+    /// finds them by the target side.
+    private var flows: FlowTable<UInt64, LBFlow>
+    private var reverseMap: HashIndex<UInt64>
     private var fragments = FragmentTranslations()
     private let enabled: Bool
     private let portAddress: [UInt32]
 
     public init(config: DataplaneConfig) {
         let capacity = config.loadBalancers.isEmpty ? 1 : (config.firewall?.maxFlows ?? 1_000_000)
-        var index = U64Map(capacity: 1024)
+        var index = HashIndex<UInt64>(capacity: 1024)
         var slotOf: [String: Int] = [:]
         for (b, lb) in config.loadBalancers.enumerated() {
             for l in lb.listeners {
@@ -72,7 +70,7 @@ public struct LoadBalancerStage: ~Copyable {
                 if l.sourceHash {
                     maglev = MaglevTable(keys: l.targets.map { stableHash(config.ports[Int($0.port)].name) }, weights: weights)
                 }
-                index.insert(LoadBalancerStage.listenerKey(lb.vip.value, l.protocolNumber, l.port), UInt32(listeners.count))
+                index.insert(LoadBalancerStage.listenerKey(lb.vip.value, l.protocolNumber, l.port), listeners.count)
                 listeners.append(ListenerState(
                     lb: b, vip: lb.vip.value, proto: l.protocolNumber, port: l.port, targetPort: l.targetPort,
                     sourceHash: l.sourceHash, hashPort: l.hashPort, targetPorts: l.targets.map(\.port),
@@ -82,16 +80,9 @@ public struct LoadBalancerStage: ~Copyable {
         }
         listenerIndex = index
         enabled = !listeners.isEmpty
-        forwardMap = U64Map(capacity: capacity)
-        reverseMap = U64Map(capacity: capacity)
-        flows = .allocate(capacity: capacity)
-        spare = FreeIndices(capacity: capacity)
-        wheel = TimerWheel(capacity: capacity, slotCount: 4096, tickNanoseconds: 1_000_000_000)
+        flows = FlowTable(capacity: capacity)
+        reverseMap = HashIndex(capacity: capacity)
         portAddress = config.ports.map(\.ip.value)
-    }
-
-    deinit {
-        flows.deallocate()
     }
 
     static func listenerKey(_ vip: UInt32, _ proto: UInt8, _ port: UInt16) -> UInt64 {
@@ -127,7 +118,7 @@ public struct LoadBalancerStage: ~Copyable {
     public mutating func beginBatch(_ batch: borrowing PacketBatch, _ conntrack: borrowing ConntrackStage) {
         guard enabled && batch.inputCount > 0 else { return }
         expire(now: batch.meta[0].timestamp)
-        if forwardMap.count > 65536 { prefetch(batch, conntrack) }  // as the NAT: only once out of cache
+        if flows.count > 65536 { prefetch(batch, conntrack) }  // as the NAT: only once out of cache
     }
 
     /// The NAT's batch prefetch for the load balancer: the map slots of every TCP/UDP packet to a listener
@@ -141,16 +132,16 @@ public struct LoadBalancerStage: ~Copyable {
                 guard let (proto, src, sport, dst, dport) = batch.portTuple(i) else { continue }
                 let listener = listenerIndex.find(LoadBalancerStage.listenerKey(dst, proto, dport))
                 guard listener != nil || batch.meta[i].inPort != DataplaneConfig.internetPort else { continue }
-                let key = listener.map { LoadBalancerStage.flowKey(src, sport, $0, 0, proto, 1) }
+                let key = listener.map { LoadBalancerStage.flowKey(src, sport, UInt32($0), 0, proto, 1) }
                     ?? LoadBalancerStage.flowKey(src, sport, dst, dport, proto, 2)
                 if pass == 0 {
-                    if listener != nil { forwardMap.prefetch(key) } else { reverseMap.prefetch(key) }
-                } else if let f = listener != nil ? forwardMap.find(key) : reverseMap.find(key) {
+                    if listener != nil { flows.prefetchSlot(key) } else { reverseMap.prefetch(key) }
+                } else if let f = listener != nil ? flows.find(key) : reverseMap.find(key) {
                     if pass == 1 {
-                        nimbus_prefetch(flows + Int(f))
+                        flows.entries.prefetch(f)
                     } else if let l = listener {
                         let (flow, _) = FlowKey.canonical(protocol: proto, source: src, sourcePort: sport,
-                                                          destination: flows[Int(f)].targetAddress,
+                                                          destination: flows[f].targetAddress,
                                                           destinationPort: listeners[Int(l)].targetPort)
                         conntrack.prefetch(flow, entry: pass == 3)
                     }
@@ -190,10 +181,10 @@ public struct LoadBalancerStage: ~Copyable {
         guard m.inPort != DataplaneConfig.internetPort else { return }
         let rkey = LoadBalancerStage.flowKey(src, sport, dst, dport, proto, 2)
         guard let f = reverseMap.find(rkey) else { return }
-        let flow = flows[Int(f)]
+        let flow = flows[f]
         guard flow.targetAddress == src && flow.client == dst && flow.clientPort == dport && flow.proto == proto else { return }
         batch.meta[i].lbReply = true
-        batch.meta[i].lbFlow = f + 1
+        batch.meta[i].lbFlow = UInt32(f + 1)
     }
 
     private mutating func forward(_ batch: inout PacketBatch, _ i: Int, _ ip: RawBytes, _ l4: RawBytes, _ l: Int,
@@ -203,37 +194,34 @@ public struct LoadBalancerStage: ~Copyable {
         let proto = m.ipProtocol
         let key = LoadBalancerStage.flowKey(src, sport, UInt32(l), 0, proto, 1)
         var index: Int? = nil
-        if let f = forwardMap.find(key) {
-            let flow = flows[Int(f)]
+        if let f = flows.find(key) {
+            let flow = flows[f]
             if flow.client == src && flow.clientPort == sport && flow.proto == proto && Int(flow.listener) == l {
-                if now >= flow.lastSeen + timeout(flow) {
-                    remove(Int(f))
+                if now >= LoadBalancerStage.deadline(flow) {
+                    remove(f)
                 } else if health[listeners[l].slots[Int(flow.target)]] == .down {
-                    remove(Int(f))
+                    remove(f)
                     return .lbTargetDown
                 } else {
-                    index = Int(f)
+                    index = f
                 }
             }
         }
         if index == nil {
             guard let t = pick(l, client: src, clientPort: sport, clientPortNumber: m.inPort) else { return .lbNoHealthyTarget }
-            guard let taken = spare.take() else { return .lbTableFull }
-            let f = Int(taken)
             let targetAddress = listeners[l].targetAddresses[t]
             let rkey = LoadBalancerStage.flowKey(targetAddress, listeners[l].targetPort, src, sport, proto, 2)
-            flows[f] = LBFlow(client: src, clientPort: sport, proto: proto, flags: 0, listener: UInt16(l), target: UInt16(t),
-                              targetAddress: targetAddress, lastSeen: now, forwardKey: key, reverseKey: rkey)
-            forwardMap.insert(key, UInt32(f))
-            reverseMap.insert(rkey, UInt32(f))
-            wheel.schedule(f, at: now + timeout(flows[f]))
+            let flow = LBFlow(client: src, clientPort: sport, proto: proto, teardown: TCPTeardown(), listener: UInt16(l),
+                              target: UInt16(t), targetAddress: targetAddress, lastSeen: now, forwardKey: key, reverseKey: rkey)
+            guard let f = flows.insert(key, flow, deadline: LoadBalancerStage.deadline(flow)) else { return .lbTableFull }
+            reverseMap.insert(rkey, f)
             counters[listeners[l].slots[t]].flows += 1
             index = f
         }
         let f = index!
         var flow = flows[f]
         flow.lastSeen = now
-        if proto == IPProtocol.tcp { LoadBalancerStage.trackTCP(&flow, l4.u8(13), fromClient: true) }
+        if proto == IPProtocol.tcp { flow.teardown.observe(l4.u8(13), fromOriginator: true) }
         flows[f] = flow
         let slot = listeners[l].slots[Int(flow.target)]
         counters[slot].packets += 1
@@ -261,7 +249,7 @@ public struct LoadBalancerStage: ~Copyable {
         let ip = batch.bytes(i).suffix(from: Int(m.l3Offset))
         let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
         flow.lastSeen = m.timestamp
-        if flow.proto == IPProtocol.tcp { LoadBalancerStage.trackTCP(&flow, l4.u8(13), fromClient: false) }
+        if flow.proto == IPProtocol.tcp { flow.teardown.observe(l4.u8(13), fromOriginator: false) }
         flows[f] = flow
         let slot = listeners[l].slots[Int(flow.target)]
         counters[slot].packets += 1
@@ -291,37 +279,25 @@ public struct LoadBalancerStage: ~Copyable {
 
     // MARK: Flows
 
+    /// When an idle flow is gone: TCP 7440 s (10 s once closed), others 300 s after its last packet.
     @inline(__always)
-    private func timeout(_ f: LBFlow) -> UInt64 {
+    private static func deadline(_ f: LBFlow) -> UInt64 {
         let s: UInt64 = 1_000_000_000
-        if f.proto == IPProtocol.tcp { return f.flags & LBFlow.closed != 0 ? 10 * s : 7440 * s }
-        return 300 * s
-    }
-
-    static func trackTCP(_ f: inout LBFlow, _ flags: UInt8, fromClient: Bool) {
-        if flags & TCPHeader.rst != 0 { f.flags |= LBFlow.closed }
-        if flags & TCPHeader.fin != 0 {
-            f.flags |= fromClient ? LBFlow.finClient : LBFlow.finTarget
-            if f.flags & (LBFlow.finClient | LBFlow.finTarget) == LBFlow.finClient | LBFlow.finTarget { f.flags |= LBFlow.closed }
-        }
+        if f.proto == IPProtocol.tcp { return f.lastSeen + (f.teardown.isClosed ? 10 * s : 7440 * s) }
+        return f.lastSeen + 300 * s
     }
 
     private mutating func remove(_ f: Int) {
-        forwardMap.remove(flows[f].forwardKey)
-        reverseMap.remove(flows[f].reverseKey)
-        wheel.cancel(f)
-        spare.give(UInt32(f))
+        let flow = flows[f]
+        reverseMap.remove(flow.reverseKey)
+        flows.remove(f, key: flow.forwardKey)
     }
 
     /// Forgets flows idle past their timeout by `now`.
     public mutating func expire(now: UInt64) {
         guard enabled else { return }
-        var due: [Int] = []
-        wheel.advance(to: now) { due.append($0) }
-        for f in due {
-            let flow = flows[f]
-            if now >= flow.lastSeen + timeout(flow) { remove(f) } else { wheel.schedule(f, at: flow.lastSeen + timeout(flow)) }
-        }
+        flows.entries.expire(now: now) { LoadBalancerStage.deadline($0) }
+        for k in 0..<flows.entries.expiredCount { remove(flows.entries.expiredEntry(k)) }
     }
 
     @inline(__always)
@@ -332,19 +308,16 @@ public struct LoadBalancerStage: ~Copyable {
 }
 
 /// One client's flow through a listener, pinned to the target its first packet picked.
-struct LBFlow {
+struct LBFlow: BitwiseCopyable {
     var client: UInt32
     var clientPort: UInt16
     var proto: UInt8
-    var flags: UInt8
+    /// TCP: FINs and RSTs seen (the client opened the connection).
+    var teardown: TCPTeardown
     var listener: UInt16
     var target: UInt16
     var targetAddress: UInt32
     var lastSeen: UInt64
     var forwardKey: UInt64
     var reverseKey: UInt64
-
-    static let finClient: UInt8 = 1
-    static let finTarget: UInt8 = 2
-    static let closed: UInt8 = 4
 }

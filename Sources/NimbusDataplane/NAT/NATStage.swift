@@ -1,4 +1,3 @@
-import CNimbusShims
 import NimbusWire
 
 /// NAT for nat-private networks: the NAT gateway (endpoint-independent mapping and, by default,
@@ -32,22 +31,20 @@ public struct NATStage: ~Copyable {
     private let elasticIPs: IPv4PrefixTable<UInt32>
     private let poolAddresses: IPv4PrefixTable<UInt32>
     /// Which port an internal address belongs to (for hairpin marking) is not needed: the ingress port says.
-    private var internalMap: U64Map
-    private var externalMap: U64Map
-    private let mappings: UnsafeMutablePointer<NATMapping>
-    private var spare: FreeIndices
-    private let capacity: Int
-    private var wheel: TimerWheel
+    /// Mappings by their internal endpoint, with their lifecycle; `external` finds them by the public one.
+    private var table: FlowTable<UInt64, NATMapping>
+    private var external: HashIndex<UInt64>
     /// Ports in use per (gateway pool address, protocol class): detects exhaustion without probing.
     private var used: [Int]
     private var fragments = FragmentTranslations()
     private let seed: UInt64
     /// This worker's share of the site: it allocates ports only from its share of each range.
     private let share: WorkerShare
-    public private(set) var created: UInt64 = 0
-    public private(set) var expired: UInt64 = 0
-    public private(set) var live = 0
-    public private(set) var peak = 0
+    /// Mappings made and expired so far, alive now, and the most alive at once.
+    public var created: UInt64 { table.entries.created }
+    public var expired: UInt64 { table.entries.expired }
+    public var live: Int { table.count }
+    public var peak: Int { table.peak }
 
     public init(config: DataplaneConfig, seed: UInt64, share: WorkerShare = .single) {
         self.share = share
@@ -57,7 +54,6 @@ public struct NATStage: ~Copyable {
                    endpointIndependentFiltering: $0.endpointIndependentFiltering)
         }
         let capacity = max(1, config.natGateways.isEmpty ? 1 : (config.firewall?.maxFlows ?? 1_000_000))
-        self.capacity = capacity
         var gatewayOfNetwork = [Int16](repeating: -1, count: config.networks.count)
         for (g, gw) in config.natGateways.enumerated() where gw.network < gatewayOfNetwork.count {
             gatewayOfNetwork[gw.network] = Int16(g)
@@ -77,16 +73,9 @@ public struct NATStage: ~Copyable {
         }
         poolAddresses = IPv4PrefixTable(pool)
         used = Array(repeating: 0, count: Int(index) * 3)
-        internalMap = U64Map(capacity: capacity)
-        externalMap = U64Map(capacity: capacity)
-        mappings = .allocate(capacity: capacity)
-        spare = FreeIndices(capacity: capacity)
-        wheel = TimerWheel(capacity: capacity, slotCount: 4096, tickNanoseconds: 1_000_000_000)
+        table = FlowTable(capacity: capacity)
+        external = HashIndex(capacity: capacity)
         self.seed = seed
-    }
-
-    deinit {
-        mappings.deallocate()
     }
 
     /// True when a port's instance can reach beyond its private network (through the gateway or its
@@ -99,8 +88,8 @@ public struct NATStage: ~Copyable {
     /// identifier), while that mapping is alive at `now`; nil when it holds none.
     public func gatewayMapping(protocol proto: UInt8, address: IPv4Address, port: UInt16,
                                now: UInt64) -> (address: IPv4Address, port: UInt16)? {
-        guard let idx = internalMap.find(natKey(proto, address.value, port)) else { return nil }
-        let m = mappings[Int(idx)]
+        guard let idx = table.find(natKey(proto, address.value, port)) else { return nil }
+        let m = table[idx]
         guard !isExpired(m, now) else { return nil }
         return (IPv4Address(value: UInt32(truncatingIfNeeded: m.externalKey >> 16)), UInt16(truncatingIfNeeded: m.externalKey))
     }
@@ -112,7 +101,7 @@ public struct NATStage: ~Copyable {
         guard !(gateways.isEmpty && elasticIPs.isEmpty) && batch.inputCount > 0 else { return }
         expireDue(now: batch.meta[0].timestamp)
         // Measured: a net loss while the maps fit in cache.
-        if internalMap.count > 65536 { prefetch(batch, conntrack) }
+        if table.count > 65536 { prefetch(batch, conntrack) }
     }
 
     /// As the flow table does: first the map slots every TCP/UDP packet of the batch will look up (replies
@@ -129,11 +118,11 @@ public struct NATStage: ~Copyable {
                 let fromInternet = batch.meta[i].inPort == DataplaneConfig.internetPort
                 let key = fromInternet ? natKey(t.proto, t.destination, t.destinationPort) : natKey(t.proto, t.source, t.sourcePort)
                 if pass == 0 {
-                    if fromInternet { externalMap.prefetch(key) } else { internalMap.prefetch(key) }
+                    if fromInternet { external.prefetch(key) } else { table.prefetchSlot(key) }
                 } else if pass == 1 {
-                    if let idx = fromInternet ? externalMap.find(key) : internalMap.find(key) { nimbus_prefetch(mappings + Int(idx)) }
-                } else if fromInternet, let idx = externalMap.find(key) {
-                    let internalKey = mappings[Int(idx)].internalKey
+                    if let idx = fromInternet ? external.find(key) : table.find(key) { table.entries.prefetch(idx) }
+                } else if fromInternet, let idx = external.find(key) {
+                    let internalKey = table[idx].internalKey
                     let (flow, _) = FlowKey.canonical(protocol: t.proto, source: t.source, sourcePort: t.sourcePort,
                                                       destination: UInt32(truncatingIfNeeded: internalKey >> 16),
                                                       destinationPort: UInt16(truncatingIfNeeded: internalKey))
@@ -224,10 +213,10 @@ public struct NATStage: ~Copyable {
             return translateInboundICMPError(ip, l4, m, &ctx, i)
         }
         guard let port = NATStage.mappedPort(proto, l4, inbound: true) else { return .natNoMapping }
-        guard let idx = externalMap.find(natKey(proto, ip.u32(16), port)) else { return .natNoMapping }
-        var mapping = mappings[Int(idx)]
+        guard let idx = external.find(natKey(proto, ip.u32(16), port)) else { return .natNoMapping }
+        var mapping = table[idx]
         guard !isExpired(mapping, now) else {
-            remove(Int(idx))
+            removeExpired(idx)
             return .natNoMapping
         }
         let internalAddress = UInt32(truncatingIfNeeded: mapping.internalKey >> 16)
@@ -247,9 +236,9 @@ public struct NATStage: ~Copyable {
             fragments.record(ip.u32(12), ip.u32(16), proto, ip.u16(4), replacement: internalAddress, now: now)
         }
         mapping.lastSeen = now
-        mapping.flags |= NATMapping.seenInbound
-        if proto == IPProtocol.tcp { NATStage.trackTCP(&mapping, l4.u8(13), inbound: true) }
-        mappings[Int(idx)] = mapping
+        mapping.seenInbound = true
+        if proto == IPProtocol.tcp { mapping.teardown.observe(l4.u8(13), fromOriginator: false) }
+        table[idx] = mapping
         rewrite(.destination, ip, internalAddress, port: internalPort, m)
         ctx.trace.record(i, .natIn, .natTranslated, internalAddress, UInt32(internalPort))
         return .none
@@ -262,8 +251,8 @@ public struct NATStage: ~Copyable {
         guard let quoted = QuotedIPv4Datagram(icmpMessage: icmp) else { return .natNoMapping }
         let innerProto = quoted.protocol
         guard let port = NATStage.mappedPort(innerProto, quoted.payload, inbound: false) else { return .natNoMapping }
-        guard let idx = externalMap.find(natKey(innerProto, quoted.source, port)) else { return .natNoMapping }
-        let mapping = mappings[Int(idx)]
+        guard let idx = external.find(natKey(innerProto, quoted.source, port)) else { return .natNoMapping }
+        let mapping = table[idx]
         let internalAddress = UInt32(truncatingIfNeeded: mapping.internalKey >> 16)
         let internalPort = UInt16(truncatingIfNeeded: mapping.internalKey)
         guard IPv4Rewrite.rewriteQuoted(.source, icmpMessage: icmp, to: IPv4Address(value: internalAddress), port: internalPort) else {
@@ -318,9 +307,9 @@ public struct NATStage: ~Copyable {
         guard g >= 0 else { return .noRoute }
         guard let localPort = NATStage.mappedPort(proto, l4, inbound: false) else { return .natUnsupportedProtocol }
         let key = natKey(proto, src, localPort)
-        var idx = internalMap.find(key)
-        if let found = idx, isExpired(mappings[Int(found)], now) {
-            remove(Int(found))
+        var idx = table.find(key)
+        if let found = idx, isExpired(table[found], now) {
+            removeExpired(found)
             idx = nil
         }
         if idx == nil {
@@ -328,10 +317,10 @@ public struct NATStage: ~Copyable {
             guard let made else { return reason }
             idx = made
         }
-        var mapping = mappings[Int(idx!)]
+        var mapping = table[idx!]
         mapping.lastSeen = now
-        if proto == IPProtocol.tcp { NATStage.trackTCP(&mapping, l4.u8(13), inbound: false) }
-        mappings[Int(idx!)] = mapping
+        if proto == IPProtocol.tcp { mapping.teardown.observe(l4.u8(13), fromOriginator: true) }
+        table[idx!] = mapping
         let external = UInt32(truncatingIfNeeded: mapping.externalKey >> 16)
         let externalPort = UInt16(truncatingIfNeeded: mapping.externalKey)
         if ip.u16(6) & 0x2000 != 0 { fragments.record(src, ip.u32(16), proto, ip.u16(4), replacement: external, now: now) }
@@ -350,9 +339,9 @@ public struct NATStage: ~Copyable {
         var externalPort: UInt16? = nil
         if eip == 0 {
             guard let port = NATStage.mappedPort(innerProto, quoted.payload, inbound: true),
-                  let idx = internalMap.find(natKey(innerProto, quoted.destination, port)) else { return .natNoMapping }
-            external = UInt32(truncatingIfNeeded: mappings[Int(idx)].externalKey >> 16)
-            externalPort = UInt16(truncatingIfNeeded: mappings[Int(idx)].externalKey)
+                  let idx = table.find(natKey(innerProto, quoted.destination, port)) else { return .natNoMapping }
+            external = UInt32(truncatingIfNeeded: table[idx].externalKey >> 16)
+            externalPort = UInt16(truncatingIfNeeded: table[idx].externalKey)
         }
         // Quoted destination (the instance) -> public endpoint.
         IPv4Rewrite.rewriteQuoted(.destination, icmpMessage: icmp, to: IPv4Address(value: external), port: externalPort)
@@ -383,35 +372,29 @@ public struct NATStage: ~Copyable {
     }
 
     @inline(__always)
-    private func timeout(_ m: NATMapping) -> UInt64 {
+    private func timeout(_ m: NATMapping) -> UInt64 { NATStage.timeout(m, policies) }
+
+    private static func timeout(_ m: NATMapping, _ policies: [Policy]) -> UInt64 {
         let g = policies[Int(m.gateway)]
         switch UInt8(truncatingIfNeeded: m.internalKey >> 48) {
         case IPProtocol.tcp:
             // Established once both directions have been seen, until FIN both ways or RST.
-            let established = m.flags & NATMapping.seenInbound != 0 && m.flags & NATMapping.closed == 0
-            return established ? g.tcpEstablished : g.tcpTransitory
+            return m.seenInbound && !m.teardown.isClosed ? g.tcpEstablished : g.tcpTransitory
         case IPProtocol.udp: return g.udp
         default: return g.icmp
         }
     }
 
+    /// When an idle mapping is gone: its last use plus its timeout.
+    private static func deadline(_ m: NATMapping, _ policies: [Policy]) -> UInt64 { m.lastSeen + timeout(m, policies) }
+
     @inline(__always)
     private func isExpired(_ m: NATMapping, _ now: UInt64) -> Bool { now >= m.lastSeen + timeout(m) }
 
-    static func trackTCP(_ m: inout NATMapping, _ flags: UInt8, inbound: Bool) {
-        if flags & TCPHeader.rst != 0 { m.flags |= NATMapping.closed }
-        if flags & TCPHeader.fin != 0 {
-            m.flags |= inbound ? NATMapping.finInbound : NATMapping.finOutbound
-            if m.flags & (NATMapping.finInbound | NATMapping.finOutbound) == NATMapping.finInbound | NATMapping.finOutbound {
-                m.flags |= NATMapping.closed
-            }
-        }
-    }
-
     /// Creates a mapping: the gateway address is chosen by the internal address alone ("paired", RFC 4787
     /// REQ-2); the port is the instance's own when free, else the first free one after a seeded hash.
-    private mutating func allocate(_ key: UInt64, proto: UInt8, gateway g: Int, now: UInt64) -> (UInt32?, DropReason) {
-        guard spare.available > 0 else { return (nil, .natTableFull) }
+    private mutating func allocate(_ key: UInt64, proto: UInt8, gateway g: Int, now: UInt64) -> (Int?, DropReason) {
+        guard !table.isFull else { return (nil, .natTableFull) }
         let gw = gateways[g]
         guard !gw.publicIPs.isEmpty else { return (nil, .natPortExhausted) }
         let internalAddress = UInt32(truncatingIfNeeded: key >> 16)
@@ -430,10 +413,10 @@ public struct NATStage: ~Copyable {
         guard used[usedSlot] < mine.ports else { return (nil, .natPortExhausted) }
         var port = Int(internalPort)
         let keep = port >= mine.first && (port - mine.first) % mine.stride == 0 && (port - mine.first) / mine.stride < mine.ports
-        if !keep || externalMap.find(natKey(proto, external, UInt16(port))) != nil {
+        if !keep || self.external.find(natKey(proto, external, UInt16(port))) != nil {
             var k = Int(mix(key ^ seed &* 0x9E37_79B9) % UInt64(mine.ports))
             var tries = 0
-            while externalMap.find(natKey(proto, external, UInt16(mine.first + k * mine.stride))) != nil {
+            while self.external.find(natKey(proto, external, UInt16(mine.first + k * mine.stride))) != nil {
                 k = (k + 1) % mine.ports
                 tries += 1
                 if tries >= mine.ports { return (nil, .natPortExhausted) }
@@ -441,39 +424,33 @@ public struct NATStage: ~Copyable {
             port = mine.first + k * mine.stride
         }
         let externalKey = natKey(proto, external, UInt16(port))
-        let idx = spare.take()!  // available was checked above
-        mappings[Int(idx)] = NATMapping(internalKey: key, externalKey: externalKey, lastSeen: now, gateway: UInt16(g),
-                                        poolIndex: UInt16(poolIndex), flags: 0)
-        internalMap.insert(key, idx)
-        externalMap.insert(externalKey, idx)
+        let mapping = NATMapping(internalKey: key, externalKey: externalKey, lastSeen: now, gateway: UInt16(g),
+                                 poolIndex: UInt16(poolIndex), seenInbound: false, teardown: TCPTeardown())
+        let idx = table.insert(key, mapping, deadline: now + timeout(mapping))!  // not full: checked above
+        self.external.insert(externalKey, idx)
         used[usedSlot] += 1
-        wheel.schedule(Int(idx), at: now + timeout(mappings[Int(idx)]))
-        created += 1
-        live += 1
-        if live > peak { peak = live }
         return (idx, .none)
     }
 
+    /// Forgets a mapping found expired on use, before its timer fired.
+    private mutating func removeExpired(_ idx: Int) {
+        table.entries.countExpired()
+        remove(idx)
+    }
+
     private mutating func remove(_ idx: Int) {
-        let m = mappings[idx]
-        internalMap.remove(m.internalKey)
-        externalMap.remove(m.externalKey)
+        let m = table[idx]
+        external.remove(m.externalKey)
+        table.remove(idx, key: m.internalKey)
         let proto = UInt8(truncatingIfNeeded: m.internalKey >> 48)
         used[Int(m.poolIndex) * 3 + (proto == IPProtocol.tcp ? 0 : proto == IPProtocol.udp ? 1 : 2)] -= 1
-        wheel.cancel(idx)
-        spare.give(UInt32(idx))
-        live -= 1
-        expired += 1
     }
 
     /// Frees mappings idle past their timeout (the wheel reminds; the mapping's last use decides).
     private mutating func expireDue(now: UInt64) {
-        var due: [Int] = []
-        wheel.advance(to: now) { due.append($0) }
-        for idx in due {
-            let m = mappings[idx]
-            if isExpired(m, now) { remove(idx) } else { wheel.schedule(idx, at: m.lastSeen + timeout(m)) }
-        }
+        let policies = self.policies
+        table.entries.expire(now: now) { NATStage.deadline($0, policies) }
+        for k in 0..<table.entries.expiredCount { remove(table.entries.expiredEntry(k)) }
     }
 
     /// The pool address an internal address is paired with: a seeded hash of the internal address alone,
@@ -539,7 +516,7 @@ struct FragmentTranslations {
 }
 
 /// One translation of the NAT gateway: an internal endpoint and the public endpoint it appears as.
-struct NATMapping {
+struct NATMapping: BitwiseCopyable {
     /// protocol << 48 | address << 16 | port, for both sides.
     var internalKey: UInt64
     var externalKey: UInt64
@@ -547,12 +524,10 @@ struct NATMapping {
     /// The gateway (index into the NAT configs) whose port pool it holds a port of.
     var gateway: UInt16
     var poolIndex: UInt16
-    var flags: UInt8
-
-    static let seenInbound: UInt8 = 1
-    static let finOutbound: UInt8 = 2
-    static let finInbound: UInt8 = 4
-    static let closed: UInt8 = 8
+    /// The remote side has answered through it.
+    var seenInbound: Bool
+    /// TCP: FINs and RSTs seen (the instance opened the connection).
+    var teardown: TCPTeardown
 }
 
 @inline(__always) func natKey(_ proto: UInt8, _ address: UInt32, _ port: UInt16) -> UInt64 {

@@ -80,7 +80,9 @@ let package = Package(
         .testTarget(name: "NimbusVPNTests", dependencies: ["NimbusVPN", "NimbusWire", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "NimbusReplayTests",
-            dependencies: ["NimbusReplay", "NimbusPcap", "NimbusTopology", "NimbusDataplane", "NimbusWire", "NimbusVPN", "nimbus"],
+            dependencies: [
+                "NimbusReplay", "NimbusPcap", "NimbusTopology", "NimbusDataplane", "NimbusWire", "NimbusVPN", "NimbusBench", "nimbus",
+            ],
             resources: [.copy("Golden")]
         ),
     ],

@@ -79,87 +79,50 @@ extension BenchResult {
         return parts.joined(separator: ", ")
     }
 
-    func setJSON(_ set: FlowSet) -> String {
-        object([
-            ("kind", quote(set.kind.rawValue)),
-            ("from", quote(set.clientNames)), ("sources", quote(set.clientSources)),
-            ("to", quote(set.serverName)), ("address", quote(set.destinationText)),
-            ("protocol", quote(set.protocolName)), ("port", "\(set.service)"),
-            ("via", set.via(plan.portNames).map(quote) ?? "null"),
-            ("client-endpoints", "\(set.endpointCount)"), ("destinations", "\(set.destinationCount)"),
-        ])
+    func trafficDocument(_ set: FlowSet) -> BenchJSON.Traffic {
+        BenchJSON.Traffic(kind: set.kind.rawValue, from: set.clientNames, sources: set.clientSources, to: set.serverName,
+                          address: set.destinationText, protocol: set.protocolName, port: set.service,
+                          via: set.via(plan.portNames), clientEndpoints: set.endpointCount,
+                          destinations: set.destinationCount)
     }
 
-    /// One JSON object: the keys SPEC.md fixes (`scenario`, `threads`, `size`, `flows`, `established`,
-    /// `new-flows` with `mpps`, `gbps`, `ns-per-packet`) first, then the rest.
-    public var json: String {
-        func phaseJSON(_ p: PhaseResult, allocations: Double?, extra: [(String, String)] = []) -> String {
-            object([
-                ("mpps", fixed(p.mpps, 4)), ("gbps", fixed(p.gbps, 4)), ("ns-per-packet", fixed(p.nsPerPacket, 2)),
-                ("allocations-per-packet", allocations.map { fixed($0, 4) } ?? "null"),
-                ("repetitions-mpps", "[" + p.repetitions.map { fixed($0, 4) }.joined(separator: ", ") + "]"),
-                ("packets-per-repetition", "\(p.packetsPerRepetition)"), ("seconds", fixed(p.seconds, 4)),
-                ("batch-latency-ns", object([("p50", "\(p.batchP50)"), ("p99", "\(p.batchP99)"),
-                                             ("p999", "\(p.batchP999)"), ("max", "\(p.batchMax)")])),
-            ] + extra)
+    /// What `--json` prints, as a value.
+    public var document: BenchJSON {
+        func phase(_ p: PhaseResult, allocations: Double?) -> BenchJSON.Phase {
+            BenchJSON.Phase(mpps: decimalRounded(p.mpps, 4), gbps: decimalRounded(p.gbps, 4),
+                            nsPerPacket: decimalRounded(p.nsPerPacket, 2),
+                            allocationsPerPacket: allocations.map { decimalRounded($0, 4) },
+                            repetitionsMpps: p.repetitions.map { decimalRounded($0, 4) },
+                            packetsPerRepetition: p.packetsPerRepetition, seconds: decimalRounded(p.seconds, 4),
+                            batchLatencyNs: .init(p50: p.batchP50, p99: p.batchP99, p999: p.batchP999, max: p.batchMax))
         }
         let o = options
-        return object([
-            ("scenario", quote(o.scenario.rawValue)), ("threads", "\(o.threads)"), ("size", "\(o.size)"),
-            ("flows", "\(o.flows)"),
-            ("established", phaseJSON(established, allocations: allocations?.established)),
-            ("new-flows", phaseJSON(newFlows, allocations: allocations?.newFlows,
-                                    extra: [("flows-per-run", "\(newFlowsPerRun)"),
-                                            ("runs-per-repetition", "\(newFlowRunsPerRepetition)")])),
-            ("topology", quote(topologyName)),
-            ("traffic", setJSON(plan.sets[0])),
-            ("traffic-mix", "[" + plan.sets.map(setJSON).joined(separator: ", ") + "]"),
-            ("security-groups", securityGroups ? "true" : "false"),
-            ("ingress-rules", "\(ingressRules?.count ?? 0)"),
-            ("ingress-rules-on", ingressRules.map { quote($0.port) } ?? "null"),
-            ("egress-rules", egressRules.map { e in
-                object([("on", quote(e.port)), ("count", e.count.map { "\($0)" } ?? "null")]) } ?? "null"),
-            ("extra-rules", "\(o.extraRules)"),
-            ("state", object([
-                ("tracked-flows", "\(state.flows)"), ("nat-mappings", "\(state.natMappings)"),
-                ("lb-flows", "\(state.lbFlows)"),
-                ("lb-targets", object(state.lbTargets.map { ($0.name, "\($0.flows)") })),
-            ])),
-            ("allocations-method", quote("heap allocations (malloc, calloc, realloc, posix_memalign, aligned_alloc "
-                                         + "by the Swift runtime and nimbus) per packet, in an untimed pass after the timed "
-                                         + "repetitions")),
-            ("optimized", optimized ? "true" : "false"),
-            ("memory", object([("bytes-per-flow", fixed(bytesPerFlow, 1)), ("resident-delta-bytes", "\(residentDelta)"),
-                               ("method", quote("resident memory added by opening the flows"))])),
-            ("repetitions", "\(o.repetitions)"),
-            ("frame-bytes", "\(o.frameLength)"), ("wire-bytes-per-packet", "\(o.wireBytes)"),
-            ("gbps-basis", quote("on the wire: frame with FCS + 20 bytes of preamble, SFD and inter-frame gap")),
-            ("ns-per-packet-basis", quote("per worker: threads x 1000 / mpps")),
-            ("cpus", "\(cpus)"), ("cpu-model", quote(cpuModel)),
-            ("dispatch", object([("flows-per-worker", "[" + flowsPerWorker.map(String.init).joined(separator: ", ") + "]"),
-                                 ("ns-per-packet", fixed(dispatchNanoseconds, 1))])),
-        ]) + "\n"
+        var newFlowsPhase = phase(newFlows, allocations: allocations?.newFlows)
+        newFlowsPhase.flowsPerRun = newFlowsPerRun
+        newFlowsPhase.runsPerRepetition = newFlowRunsPerRepetition
+        return BenchJSON(
+            scenario: o.scenario.rawValue, threads: o.threads, size: o.size, flows: o.flows,
+            established: phase(established, allocations: allocations?.established), newFlows: newFlowsPhase,
+            topology: topologyName, traffic: trafficDocument(plan.sets[0]), trafficMix: plan.sets.map(trafficDocument),
+            securityGroups: securityGroups, ingressRules: ingressRules?.count ?? 0, ingressRulesOn: ingressRules?.port,
+            egressRules: egressRules.map { BenchJSON.EgressRules(on: $0.port, count: $0.count) },
+            extraRules: o.extraRules,
+            state: .init(trackedFlows: state.flows, natMappings: state.natMappings, lbFlows: state.lbFlows,
+                         lbTargets: Dictionary(state.lbTargets.map { ($0.name, $0.flows) }, uniquingKeysWith: +)),
+            allocationsMethod: "heap allocations (malloc, calloc, realloc, posix_memalign, aligned_alloc by the Swift "
+                + "runtime and nimbus) per packet, in an untimed pass after the timed repetitions",
+            optimized: optimized,
+            memory: .init(bytesPerFlow: decimalRounded(bytesPerFlow, 1), residentDeltaBytes: residentDelta,
+                          method: "resident memory added by opening the flows"),
+            repetitions: o.repetitions, frameBytes: o.frameLength, wireBytesPerPacket: o.wireBytes,
+            gbpsBasis: "on the wire: frame with FCS + 20 bytes of preamble, SFD and inter-frame gap",
+            nsPerPacketBasis: "per worker: threads x 1000 / mpps",
+            cpus: cpus, cpuModel: cpuModel,
+            dispatch: .init(flowsPerWorker: flowsPerWorker, nsPerPacket: decimalRounded(dispatchNanoseconds, 1)))
     }
-}
 
-func object(_ pairs: [(String, String)]) -> String {
-    "{" + pairs.map { quote($0.0) + ": " + $0.1 }.joined(separator: ", ") + "}"
-}
-
-func quote(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case _ where u.value < 0x20:
-            let hex = String(u.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(u)
-        }
-    }
-    return out + "\""
+    /// One JSON object on one line (`document`, keys sorted).
+    public var json: String { jsonLine(document) }
 }
 
 /// `v` with `digits` decimals, without Foundation.

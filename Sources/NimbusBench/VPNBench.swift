@@ -215,23 +215,27 @@ extension VPNBench.Result {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    public var json: String {
-        func phase(_ f: VPNBench.Figure) -> String {
-            object([("mpps", fixed(f.mpps, 4)), ("gbps", fixed(f.gbps, 4)), ("ns-per-packet", fixed(f.nsPerPacket, 2)),
-                    ("repetitions-mpps", "[" + f.repetitions.map { fixed($0, 4) }.joined(separator: ", ") + "]")])
+    /// What `--json` prints, as a value.
+    public var document: VPNBenchJSON {
+        func figure(_ f: VPNBench.Figure) -> VPNBenchJSON.Figure {
+            VPNBenchJSON.Figure(mpps: decimalRounded(f.mpps, 4), gbps: decimalRounded(f.gbps, 4),
+                                nsPerPacket: decimalRounded(f.nsPerPacket, 2),
+                                repetitionsMpps: f.repetitions.map { decimalRounded($0, 4) })
         }
-        return object([
-            ("scenario", quote("vpn")), ("threads", "1"), ("size", "\(options.size)"), ("flows", "\(options.flows)"),
-            ("established", phase(seal)), ("new-flows", phase(seal)),
-            ("open", phase(open)), ("raw-seal", phase(rawSeal)), ("raw-open", phase(rawOpen)),
-            ("seal-vs-raw", fixed(rawSeal.mpps > 0 ? seal.mpps / rawSeal.mpps : 0, 3)),
-            ("open-vs-raw", fixed(rawOpen.mpps > 0 ? open.mpps / rawOpen.mpps : 0, 3)),
-            ("allocations-per-packet", object([("seal", sealAllocations.map { fixed($0, 3) } ?? "null"),
-                                               ("open", openAllocations.map { fixed($0, 3) } ?? "null")])),
-            ("inner-bytes", "\(innerBytes)"), ("topology", quote(topologyName)), ("tunnel", quote(tunnel)),
-            ("gbps-basis", quote("inner packets (what the tunnel carries)")),
-            ("new-flows-basis", quote("the tunnel keeps no per-flow state: new flows cost what established ones do")),
-            ("cpu-model", quote(cpuModel)),
-        ]) + "\n"
+        return VPNBenchJSON(
+            scenario: "vpn", threads: 1, size: options.size, flows: options.flows,
+            established: figure(seal), newFlows: figure(seal), open: figure(open), rawSeal: figure(rawSeal),
+            rawOpen: figure(rawOpen),
+            sealVsRaw: decimalRounded(rawSeal.mpps > 0 ? seal.mpps / rawSeal.mpps : 0, 3),
+            openVsRaw: decimalRounded(rawOpen.mpps > 0 ? open.mpps / rawOpen.mpps : 0, 3),
+            allocationsPerPacket: .init(seal: sealAllocations.map { decimalRounded($0, 3) },
+                                        open: openAllocations.map { decimalRounded($0, 3) }),
+            innerBytes: innerBytes, topology: topologyName, tunnel: tunnel,
+            gbpsBasis: "inner packets (what the tunnel carries)",
+            newFlowsBasis: "the tunnel keeps no per-flow state: new flows cost what established ones do",
+            cpuModel: cpuModel)
     }
+
+    /// One JSON object on one line (`document`, keys sorted).
+    public var json: String { jsonLine(document) }
 }

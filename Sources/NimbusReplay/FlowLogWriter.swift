@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import NimbusDataplane
 import NimbusPcap
 import NimbusWire
@@ -54,31 +59,37 @@ struct FlowLogWriter {
     }
 
     func commit() throws(CaptureError) {
-        var lines: [(UInt64, Int, String)] = []
+        var records: [(start: UInt64, order: Int, record: FlowLogRecord)] = []
         for (n, r) in accepted.enumerated() {
-            lines.append((r.start, n, line(proto: r.protocolNumber, r.source, r.sourcePort, r.destination, r.destinationPort,
-                                            packets: r.packets, bytes: r.bytes, start: r.start, end: r.last,
-                                            action: "ACCEPT", extra: "\"end-reason\": \"\(r.end.rawValue)\"")))
+            var record = Self.record(proto: r.protocolNumber, r.source, r.sourcePort, r.destination, r.destinationPort,
+                                     packets: r.packets, bytes: r.bytes, start: r.start, end: r.last, action: .accept)
+            record.endReason = r.end.rawValue
+            records.append((r.start, n, record))
         }
         for (k, t) in rejected {
-            lines.append((t.first, accepted.count + t.order,
-                          line(proto: k.proto, k.source, k.sourcePort, k.destination, k.destinationPort, packets: t.packets,
-                               bytes: t.bytes, start: t.first, end: t.last, action: "REJECT",
-                               extra: "\"reason\": \"\(k.reason.name)\"")))
+            var record = Self.record(proto: k.proto, k.source, k.sourcePort, k.destination, k.destinationPort,
+                                     packets: t.packets, bytes: t.bytes, start: t.first, end: t.last, action: .reject)
+            record.reason = k.reason.name
+            records.append((t.first, accepted.count + t.order, record))
         }
-        lines.sort { ($0.0, $0.1) < ($1.0, $1.1) }
-        try file.write(Array(lines.map { $0.2 + "\n" }.joined().utf8))
+        records.sort { ($0.start, $0.order) < ($1.start, $1.order) }
+        let encoder = FlowLogRecord.encoder()
+        var text: [UInt8] = []
+        for r in records {
+            text.append(contentsOf: encodeJSON(r.record, encoder))
+            text.append(UInt8(ascii: "\n"))
+        }
+        try file.write(text)
         try file.commit()
     }
 
-    private func line(proto: UInt8, _ src: UInt32, _ sp: UInt16, _ dst: UInt32, _ dp: UInt16, packets: UInt64,
-                      bytes: UInt64, start: UInt64, end: UInt64, action: String, extra: String) -> String {
+    private static func record(proto: UInt8, _ src: UInt32, _ sp: UInt16, _ dst: UInt32, _ dp: UInt16, packets: UInt64,
+                               bytes: UInt64, start: UInt64, end: UInt64, action: FlowLogRecord.Action) -> FlowLogRecord {
         // Ports only mean something for TCP and UDP (ICMP echo identifiers are not shown as ports).
         let ported = proto == IPProtocol.tcp || proto == IPProtocol.udp
-        let sp = ported ? sp : 0, dp = ported ? dp : 0
-        return "{\"protocol\": \"\(Self.protocolName(proto))\", \"source\": \"\(IPv4Address(value: src))\", \"source-port\": \(sp), "
-            + "\"destination\": \"\(IPv4Address(value: dst))\", \"destination-port\": \(dp), \"packets\": \(packets), "
-            + "\"bytes\": \(bytes), \"start\": \(captureTime(start)), \"end\": \(captureTime(end)), "
-            + "\"action\": \"\(action)\", \(extra)}"
+        return FlowLogRecord(protocol: protocolName(proto), source: IPv4Address(value: src).description,
+                             sourcePort: ported ? sp : 0, destination: IPv4Address(value: dst).description,
+                             destinationPort: ported ? dp : 0, packets: packets, bytes: bytes,
+                             start: CaptureSeconds(nanoseconds: start), end: CaptureSeconds(nanoseconds: end), action: action)
     }
 }

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import NimbusDataplane
 import NimbusVPN
 
@@ -25,83 +30,82 @@ public struct ReplayReport: Sendable {
 
     public var mpps: Double { seconds > 0 ? Double(counters.packetsIn) / seconds / 1e6 : 0 }
 
-    /// The JSON text: keys in a fixed order so reports diff cleanly; every drop reason is listed, zero or
-    /// not, so scripts can rely on the keys.
-    public func json() -> String {
-        var s = "{\n"
-        s += "  \"packets\": { \"in\": \(counters.packetsIn), \"out\": \(counters.packetsOut), \"dropped\": \(counters.packetsDropped), \"consumed\": \(counters.packetsConsumed) },\n"
-        let reasons = DropReason.allCases.filter { $0 != .none }.sorted { $0.name < $1.name }
-        s += "  \"drops\": {"
-        s += reasons.map { "\n    \"\($0.name)\": \(counters.drops($0))" }.joined(separator: ",")
-        s += "\n  },\n"
-        s += "  \"ports\": {"
-        s += portNames.enumerated().map { i, name in
-            let p = counters.ports[i]
-            return "\n    \(jsonString(name)): { \"in\": \(p.inPackets), \"out\": \(p.outPackets), \"in-bytes\": \(p.inBytes), \"out-bytes\": \(p.outBytes) }"
-        }.joined(separator: ",")
-        s += "\n  },\n"
-        s += "  \"flows\": { \"created\": \(flowsCreated), \"expired\": \(flowsExpired), \"peak\": \(flowsPeak) },\n"
-        s += "  \"nat\": { \"mappings-created\": \(natMappingsCreated), \"peak\": \(natPeak), \"expired\": \(natExpired), \"port-exhausted\": \(counters.drops(.natPortExhausted)) },\n"
+    /// `report.json`'s content: every drop reason listed, zero or not, so scripts can rely on the keys;
+    /// `load-balancers`, `vpn` and `map` only when the replay had them; `seconds` to the microsecond and
+    /// `mpps` to three decimals.
+    public var document: ReportJSON {
+        let reasons = DropReason.allCases.filter { $0 != .none }
+        let c = counters
+        var d = ReportJSON(
+            packets: .init(in: c.packetsIn, out: c.packetsOut, dropped: c.packetsDropped, consumed: c.packetsConsumed),
+            drops: Dictionary(uniqueKeysWithValues: reasons.map { ($0.name, c.drops($0)) }),
+            ports: firstByKey(portNames.enumerated().map { i, name in
+                let p = c.ports[i]
+                return (name, ReportJSON.Port(in: p.inPackets, out: p.outPackets, inBytes: p.inBytes, outBytes: p.outBytes))
+            }),
+            flows: .init(created: flowsCreated, expired: flowsExpired, peak: flowsPeak),
+            nat: .init(mappingsCreated: natMappingsCreated, peak: natPeak, expired: natExpired,
+                       portExhausted: c.drops(.natPortExhausted)),
+            workers: workers, seconds: decimalRounded(seconds, 6), mpps: decimalRounded(mpps, 3))
         if !loadBalancers.isEmpty {
-            s += "  \"load-balancers\": {"
-            s += loadBalancers.map { lb in
-                "\n    \(jsonString(lb.name)): {" + lb.targets.map { t in
-                    "\n      \(jsonString(t.instance)): { \"state\": \"\(t.health)\", \"flows\": \(t.counters.flows), \"packets\": \(t.counters.packets), \"bytes\": \(t.counters.bytes) }"
-                }.joined(separator: ",") + "\n    }"
-            }.joined(separator: ",")
-            s += "\n  },\n"
+            d.loadBalancers = firstByKey(loadBalancers.map { lb in
+                (lb.name, firstByKey(lb.targets.map { t in
+                    (t.instance, ReportJSON.Target(state: t.health, flows: t.counters.flows, packets: t.counters.packets,
+                                                   bytes: t.counters.bytes))
+                }))
+            })
         }
         if !vpnTunnels.isEmpty {
-            s += "  \"vpn\": {"
-            s += vpnTunnels.map { t in
+            d.vpn = firstByKey(vpnTunnels.map { t in
                 let w = t.stats
-                var o = "\n    \(jsonString(t.name)): {\n"
-                o += "      \"handshakes\": { \"initiations-sent\": \(w.initiationsSent), \"completed-as-initiator\": \(w.handshakesCompleted), \"completed-as-responder\": \(w.handshakesResponded), \"rekeys\": \(w.rekeys), \"retransmissions\": \(w.retransmissions), \"given-up\": \(w.handshakesGivenUp), \"cookie-replies-sent\": \(w.cookieRepliesSent), \"cookie-replies-received\": \(w.cookieRepliesReceived) },\n"
-                o += "      \"transport\": { \"sent\": \(w.transportSent), \"received\": \(w.transportReceived), \"keepalives-sent\": \(w.keepalivesSent), \"keepalives-received\": \(w.keepalivesReceived), \"sessions-expired\": \(w.sessionsExpired) },\n"
-                o += "      \"peers\": [" + t.peers.map { p in
-                    let endpoint = p.status.endpoint.map { jsonString($0.description) } ?? "null"
-                    let last = p.status.lastHandshake.map { "\"" + captureTime($0) + "\"" } ?? "null"
-                    return "\n        { \"public-key\": \(jsonString(p.publicKey.base64)), \"endpoint\": \(endpoint), \"session\": \(p.status.hasSession), \"last-handshake\": \(last) }"
-                }.joined(separator: ",") + "\n      ]\n    }"
-                return o
-            }.joined(separator: ",")
-            s += "\n  },\n"
+                return (t.name, ReportJSON.Tunnel(
+                    handshakes: .init(initiationsSent: w.initiationsSent, completedAsInitiator: w.handshakesCompleted,
+                                      completedAsResponder: w.handshakesResponded, rekeys: w.rekeys,
+                                      retransmissions: w.retransmissions, givenUp: w.handshakesGivenUp,
+                                      cookieRepliesSent: w.cookieRepliesSent, cookieRepliesReceived: w.cookieRepliesReceived),
+                    transport: .init(sent: w.transportSent, received: w.transportReceived, keepalivesSent: w.keepalivesSent,
+                                     keepalivesReceived: w.keepalivesReceived, sessionsExpired: w.sessionsExpired),
+                    peers: t.peers.map { p in
+                        ReportJSON.Peer(publicKey: p.publicKey.base64, endpoint: p.status.endpoint?.description,
+                                        session: p.status.hasSession, lastHandshake: p.status.lastHandshake.map(captureTime))
+                    }))
+            })
         }
         if !mappedHosts.isEmpty {
-            s += "  \"map\": {\n    \"hosts\": {"
-            s += mappedHosts.map { h in
-                "\n      \(jsonString(h.address)): { \"instance\": \(jsonString(h.instance)), \"from-host\": \(h.fromHost), \"to-host\": \(h.toHost) }"
-            }.joined(separator: ",")
-            s += "\n    },\n    \"checksums-recomputed\": \(mappedChecksumsRecomputed)\n  },\n"
+            d.map = ReportJSON.Map(
+                hosts: firstByKey(mappedHosts.map { h in
+                    (h.address, ReportJSON.MappedHost(instance: h.instance, fromHost: h.fromHost, toHost: h.toHost))
+                }),
+                checksumsRecomputed: mappedChecksumsRecomputed)
         }
-        s += "  \"workers\": \(workers),\n"
-        s += "  \"seconds\": \(format(seconds, 6)),\n"
-        s += "  \"mpps\": \(format(mpps, 3))\n"
-        s += "}\n"
-        return s
+        return d
+    }
+
+    /// The text of `report.json`: `document` encoded with sorted keys (so reports diff cleanly),
+    /// indented by two spaces, with a final newline.
+    public func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: encodeJSON(document, encoder), as: UTF8.self) + "\n"
     }
 }
 
-/// A JSON string literal.
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        default:
-            if u.value < 0x20 {
-                let h = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-            } else {
-                out.unicodeScalars.append(u)
-            }
-        }
-    }
-    return out + "\""
+/// A dictionary of the pairs, the first value kept where a key repeats.
+func firstByKey<V>(_ pairs: [(String, V)]) -> [String: V] {
+    Dictionary(pairs, uniquingKeysWith: { first, _ in first })
+}
+
+/// `value` as JSON (UTF-8). Encoding only fails for a non-finite number, and every `Double` of the
+/// outputs passes through `decimalRounded`, which never returns one.
+func encodeJSON<T: Encodable>(_ value: T, _ encoder: JSONEncoder) -> Data {
+    do { return try encoder.encode(value) }
+    catch { preconditionFailure("encoding \(T.self) as JSON: \(error)") }
+}
+
+/// `v` rounded to `digits` decimals: the `Double` nearest that decimal, so JSONEncoder writes it as that
+/// decimal (without trailing zeros). 0 when `v` is not finite.
+func decimalRounded(_ v: Double, _ digits: Int) -> Double {
+    Double(format(v, digits)) ?? 0
 }
 
 /// Fixed-point decimal text without Foundation.

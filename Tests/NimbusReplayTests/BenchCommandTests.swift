@@ -1,4 +1,5 @@
 import Foundation
+import NimbusBench
 import Testing
 
 /// `nimbus bench` as users run it, with small counts: the JSON it prints and its argument errors.
@@ -12,6 +13,8 @@ import Testing
         let lines = r.stdout.split(separator: "\n")
         #expect(lines.count == 1, "one JSON object on one line")
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        // The output's schema: every key of BenchJSON, with its type.
+        _ = try JSONDecoder().decode(BenchJSON.self, from: Data(r.stdout.utf8))
         return try #require(object)
     }
 

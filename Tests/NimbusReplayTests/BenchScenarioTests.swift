@@ -1,4 +1,5 @@
 import Foundation
+import NimbusBench
 import Testing
 
 /// `nimbus bench --scenario nat|lb|mixed` as users run them, with small counts: the JSON keys SPEC.md
@@ -15,6 +16,8 @@ import Testing
         #expect(r.status == 0, "stderr: \(r.stderr)")
         #expect(r.stdout.split(separator: "\n").count == 1, "one JSON object on one line")
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        // The output's schema: every key of BenchJSON, with its type.
+        _ = try JSONDecoder().decode(BenchJSON.self, from: Data(r.stdout.utf8))
         return try #require(object, "stdout: \(r.stdout) stderr: \(r.stderr)")
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NimbusBench
 import Testing
 
 /// `nimbus bench --scenario vpn`: a session brought up with an in-memory peer, then sealing and opening
@@ -9,6 +10,9 @@ import Testing
                                       "--size", "1442", "--packets", "2048", "--repetitions", "1", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let json = try JSONDecoder().decode(VPNBenchJSON.self, from: Data(r.stdout.utf8))
+        #expect(json.established == json.newFlows, "both the seal phase")
+        #expect(json.scenario == "vpn" && json.threads == 1 && json.size == 1442 && json.innerBytes == 1420)
         #expect(object["scenario"] as? String == "vpn")
         #expect(object["inner-bytes"] as? Int == 1420)     // capped by the tunnel's MTU
         for key in ["established", "new-flows", "open", "raw-seal", "raw-open"] {

@@ -29,6 +29,12 @@ public struct ConntrackStage: ~Copyable {
         loose = firewall?.loosePickup ?? false
     }
 
+    /// Forgets every flow, as if new.
+    public mutating func reset() {
+        table.reset()
+        fragments.reset()
+    }
+
     /// True when a live flow has this key (NAT's address-and-port-dependent filtering asks).
     public func hasLiveFlow(_ key: FlowKey, now: UInt64) -> Bool {
         guard enabled else { return true }

@@ -12,6 +12,8 @@ public struct FragmentCache: Sendable {
     public static let lifetime: UInt64 = 30 * 1_000_000_000
     private var slots: [Slot]
     private let mask: Int
+    /// Something was recorded since the last reset.
+    private var used = false
 
     public init(size: Int = 4096) {
         var n = 1
@@ -31,6 +33,15 @@ public struct FragmentCache: Sendable {
         let a = UInt64(source) << 32 | UInt64(destination)
         let b = UInt32(id) << 8 | UInt32(proto)
         slots[index(a, b)] = Slot(addresses: a, idProto: b, expires: now + FragmentCache.lifetime)
+        used = true
+    }
+
+    /// Forgets every datagram, as if new.
+    public mutating func reset() {
+        if used {
+            for i in slots.indices { slots[i] = Slot() }
+            used = false
+        }
     }
 
     /// True when a later fragment belongs to a datagram whose first fragment was allowed.

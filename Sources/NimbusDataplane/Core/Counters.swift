@@ -23,6 +23,16 @@ public struct Counters: Sendable {
         ports = Array(repeating: PortCounters(), count: portCount)
     }
 
+    /// Every figure back to zero, in place.
+    public mutating func reset() {
+        for i in drops.indices { drops[i] = 0 }
+        for i in ports.indices { ports[i] = PortCounters() }
+        packetsIn = 0
+        packetsOut = 0
+        packetsDropped = 0
+        packetsConsumed = 0
+    }
+
     public mutating func countDrop(_ reason: DropReason) {
         drops[Int(reason.rawValue)] &+= 1
         packetsDropped &+= 1

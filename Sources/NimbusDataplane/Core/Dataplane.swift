@@ -37,6 +37,7 @@ public struct Dataplane: ~Copyable {
 
     /// The worker this dataplane is among its site's share-nothing workers.
     public let share: WorkerShare
+    private let seed: UInt64
 
     /// A dataplane for `config`. One of several workers (`share`) gets an equal part of the flow-table
     /// capacity and allocates NAT ports from its own share of each gateway's range; which packets it is
@@ -49,6 +50,7 @@ public struct Dataplane: ~Copyable {
         }
         self.config = config
         self.share = share
+        self.seed = seed
         counters = Counters(portCount: config.ports.count)
         context = StageContext()
         antiSpoof = AntiSpoofStage(config: config)
@@ -61,6 +63,28 @@ public struct Dataplane: ~Copyable {
         vpn = VPNStage(config: config, seed: seed)
         local = LocalStage(config: config)
         egress = EgressStage(config: config)
+    }
+
+    /// Returns the dataplane to the state `init` left it in — no flows, mappings, load-balancer flows,
+    /// fragments or tunnel sessions, counters at zero, targets up, the clock at zero — at the cost of what
+    /// was used since, not of building it again (the load balancers' Maglev tables, the tables'
+    /// allocations stay). A dataplane reset and then given some packets behaves exactly as a new one
+    /// given the same packets: what the fuzz targets rely on to run an input per reset. Tunnels are built
+    /// again, since their sessions hold keys (VPN topologies only).
+    public mutating func reset() {
+        counters.reset()
+        let flowLogging = context.flowLog.enabled
+        context = StageContext()
+        context.flowLog.enabled = flowLogging
+        router.reset()
+        conntrack.reset()
+        nat.reset()
+        loadBalancer.reset()
+        if vpn.isEnabled {
+            let recordSecrets = vpn.recordSecrets
+            vpn = VPNStage(config: config, seed: seed)
+            vpn.recordSecrets = recordSecrets
+        }
     }
 
     /// Runs every stage over the batch and counts the outcome. Afterwards every packet of the batch is

@@ -35,6 +35,17 @@ public struct EntryPool<Entry: BitwiseCopyable>: ~Copyable {
 
     deinit { entries.deallocate() }
 
+    /// Frees every entry and zeroes the figures, as if new; the cost is that of the entries ever used.
+    public mutating func reset() {
+        wheel.reset(idsBelow: spare.highWater)
+        spare.reset()
+        expiredIndices.removeAll(keepingCapacity: true)
+        live = 0
+        peak = 0
+        created = 0
+        expired = 0
+    }
+
     /// True when no entry can be added.
     public var isFull: Bool { spare.available == 0 }
 

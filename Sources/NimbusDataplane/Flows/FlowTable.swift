@@ -21,6 +21,12 @@ public struct FlowTable<Key: HashIndexKey, Entry: BitwiseCopyable>: ~Copyable {
     public var peak: Int { entries.peak }
     public var isFull: Bool { entries.isFull }
 
+    /// Empties the table, as if new.
+    public mutating func reset() {
+        index.removeAll()
+        entries.reset()
+    }
+
     /// The entry index of `key`.
     @inlinable @inline(__always)
     public func find(_ key: Key) -> Int? { index.find(key) }

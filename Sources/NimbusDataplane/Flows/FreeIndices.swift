@@ -15,6 +15,15 @@ public struct FreeIndices: ~Copyable {
 
     deinit { freed.deallocate() }
 
+    /// Indices below this have been handed out at least once.
+    public var highWater: Int { fresh }
+
+    /// Takes every index back, as if new.
+    public mutating func reset() {
+        freedCount = 0
+        fresh = 0
+    }
+
     /// How many indices can still be taken.
     public var available: Int { freedCount + capacity - fresh }
 

@@ -77,6 +77,12 @@ public struct HashIndex<Key: HashIndexKey>: ~Copyable {
         return true
     }
 
+    /// Forgets every key.
+    public mutating func removeAll() {
+        if count > 0 { memset(slots, 0, (mask + 1) * MemoryLayout<Slot>.stride) }
+        count = 0
+    }
+
     /// Forgets `key` (nothing happens when it is not there).
     public mutating func remove(_ key: Key) {
         var s = home(key)

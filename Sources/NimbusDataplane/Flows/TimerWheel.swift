@@ -49,6 +49,17 @@ public struct TimerWheel: ~Copyable {
 
     public func isScheduled(_ id: Int) -> Bool { deadline[id] != 0 }
 
+    /// Forgets every timer, as if new. Only ids below `ids` can have been scheduled (the owner's
+    /// high-water mark), so only they and the buckets are cleared.
+    public mutating func reset(idsBelow ids: Int) {
+        if scheduledCount > 0 {
+            for id in 0..<min(ids, max(1, capacity)) { deadline[id] = 0 }
+            memset(heads, 0, slotCount * MemoryLayout<UInt32>.stride)
+        }
+        scheduledCount = 0
+        currentTick = 0
+    }
+
     /// Schedules (or reschedules) timer `id` to fire at capture time `at` (nanoseconds). A deadline in the
     /// past fires on the next `advance`.
     public mutating func schedule(_ id: Int, at: UInt64) {

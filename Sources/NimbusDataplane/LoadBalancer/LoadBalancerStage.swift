@@ -85,6 +85,20 @@ public struct LoadBalancerStage: ~Copyable {
         portAddress = config.ports.map(\.ip.value)
     }
 
+    /// Forgets every flow, marks every target up, zeroes the counters and restarts round-robin turns,
+    /// as if new (the Maglev tables depend on the configuration alone and stay).
+    public mutating func reset() {
+        flows.reset()
+        reverseMap.removeAll()
+        fragments.reset()
+        if health.contains(where: { $0 != .up }) {
+            for i in health.indices { health[i] = .up }
+            for l in listeners.indices where listeners[l].maglev != nil { listeners[l].maglev!.update { _ in true } }
+        }
+        for i in counters.indices { counters[i] = TargetCounters() }
+        for l in listeners.indices { listeners[l].roundRobin.reset() }
+    }
+
     static func listenerKey(_ vip: UInt32, _ proto: UInt8, _ port: UInt16) -> UInt64 {
         1 << 63 | UInt64(vip) << 24 | UInt64(proto) << 16 | UInt64(port)
     }

@@ -6,6 +6,9 @@ struct SmoothRoundRobin: Sendable {
 
     init(count: Int) { credit = Array(repeating: 0, count: count) }
 
+    /// Back to the first turn.
+    mutating func reset() { for i in credit.indices { credit[i] = 0 } }
+
     /// The next target among those `eligible` says yes to; nil when none is.
     mutating func next(weights: [Int], eligible: (Int) -> Bool) -> Int? {
         var best = -1, total = 0

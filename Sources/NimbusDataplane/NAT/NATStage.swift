@@ -78,6 +78,14 @@ public struct NATStage: ~Copyable {
         self.seed = seed
     }
 
+    /// Forgets every mapping, as if new.
+    public mutating func reset() {
+        table.reset()
+        external.removeAll()
+        for i in used.indices { used[i] = 0 }
+        fragments.reset()
+    }
+
     /// True when a port's instance can reach beyond its private network (through the gateway or its
     /// elastic IP).
     public func canTranslate(port: UInt16) -> Bool {
@@ -497,6 +505,7 @@ struct FragmentTranslations {
         var expires: UInt64 = 0
     }
     private var slots = [Slot](repeating: Slot(), count: 4096)
+    private var used = false
 
     @inline(__always)
     private func index(_ a: UInt64, _ b: UInt32) -> Int {
@@ -506,6 +515,14 @@ struct FragmentTranslations {
     mutating func record(_ src: UInt32, _ dst: UInt32, _ proto: UInt8, _ id: UInt16, replacement: UInt32, now: UInt64) {
         let a = UInt64(src) << 32 | UInt64(dst), b = UInt32(id) << 8 | UInt32(proto)
         slots[index(a, b)] = Slot(addresses: a, idProto: b, replacement: replacement, expires: now + FragmentCache.lifetime)
+        used = true
+    }
+
+    mutating func reset() {
+        if used {
+            for i in slots.indices { slots[i] = Slot() }
+            used = false
+        }
     }
 
     func find(_ src: UInt32, _ dst: UInt32, _ proto: UInt8, _ id: UInt16, now: UInt64) -> UInt32? {

@@ -30,6 +30,9 @@ public struct RouterStage {
     private let tunnelNetwork: [Int32]
     private var icmpIdentification: UInt16 = 0
 
+    /// Back to the first ICMP identification, as if new.
+    mutating func reset() { icmpIdentification = 0 }
+
     public init(config: DataplaneConfig) {
         var entries: [(IPv4CIDR, Route)] = []
         for (i, p) in config.ports.enumerated().dropFirst() {

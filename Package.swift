@@ -17,7 +17,8 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", .upToNextMinor(from: "0.2.0")),
-        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        // 2.4.1: MetricNameDescriptor(unitName:helpText:) and make*(descriptor:labels:), which NimbusLive uses.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libpcap, found through pkg-config (Debian: libpcap-dev).

@@ -29,33 +29,37 @@ public final class LiveMetrics: Sendable {
         let site = ("site", config.name)
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
+        // nimbus_<name>[_<unit>]: the descriptor joins the parts with underscores, leaving out empty ones.
+        func name(_ metric: String, unit: String = "", help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "nimbus", metricName: metric, unitName: unit, helpText: help)
+        }
+        let packets = name("port_packets", unit: "total", help: "Packets received (in) or sent (out) on a dataplane port")
         portPackets = config.ports.map { p in
-            (registry.makeCounter(name: "nimbus_port_packets_total", labels: [site, ("port", p.name), ("direction", "in")],
-                                  help: "Packets received (in) or sent (out) on a dataplane port"),
-             registry.makeCounter(name: "nimbus_port_packets_total", labels: [site, ("port", p.name), ("direction", "out")],
-                                  help: "Packets received (in) or sent (out) on a dataplane port"))
+            (registry.makeCounter(descriptor: packets, labels: [site, ("port", p.name), ("direction", "in")]),
+             registry.makeCounter(descriptor: packets, labels: [site, ("port", p.name), ("direction", "out")]))
         }
+        let bytes = name("port_bytes", unit: "total", help: "Bytes received (in) or sent (out) on a dataplane port")
         portBytes = config.ports.map { p in
-            (registry.makeCounter(name: "nimbus_port_bytes_total", labels: [site, ("port", p.name), ("direction", "in")],
-                                  help: "Bytes received (in) or sent (out) on a dataplane port"),
-             registry.makeCounter(name: "nimbus_port_bytes_total", labels: [site, ("port", p.name), ("direction", "out")],
-                                  help: "Bytes received (in) or sent (out) on a dataplane port"))
+            (registry.makeCounter(descriptor: bytes, labels: [site, ("port", p.name), ("direction", "in")]),
+             registry.makeCounter(descriptor: bytes, labels: [site, ("port", p.name), ("direction", "out")]))
         }
+        let dropped = name("drops", unit: "total", help: "Packets dropped, by reason (see nimbus drop-reasons)")
         drops = DropReason.allCases.map { r in
-            registry.makeCounter(name: "nimbus_drops_total", labels: [site, ("reason", r.name)],
-                                 help: "Packets dropped, by reason (see nimbus drop-reasons)")
+            registry.makeCounter(descriptor: dropped, labels: [site, ("reason", r.name)])
         }
-        consumed = registry.makeCounter(name: "nimbus_consumed_packets_total", labels: [site],
-                                        help: "Packets the dataplane took itself (WireGuard handshakes, keepalives, held packets)")
-        flows = registry.makeGauge(name: "nimbus_flows", labels: [site], help: "Flows tracked now")
-        natMappings = registry.makeGauge(name: "nimbus_nat_mappings", labels: [site], help: "NAT mappings alive now")
+        consumed = registry.makeCounter(
+            descriptor: name("consumed_packets", unit: "total",
+                             help: "Packets the dataplane took itself (WireGuard handshakes, keepalives, held packets)"),
+            labels: [site])
+        flows = registry.makeGauge(descriptor: name("flows", help: "Flows tracked now"), labels: [site])
+        natMappings = registry.makeGauge(descriptor: name("nat_mappings", help: "NAT mappings alive now"), labels: [site])
+        let completed = name("vpn_handshakes", unit: "total", help: "WireGuard handshakes completed (as initiator or responder)")
         handshakes = config.vpnTunnels.map { t in
-            registry.makeCounter(name: "nimbus_vpn_handshakes_total", labels: [site, ("tunnel", t.name)],
-                                 help: "WireGuard handshakes completed (as initiator or responder)")
+            registry.makeCounter(descriptor: completed, labels: [site, ("tunnel", t.name)])
         }
+        let up = name("vpn_peers_with_session", help: "Peers of the tunnel with a session up")
         sessions = config.vpnTunnels.map { t in
-            registry.makeGauge(name: "nimbus_vpn_peers_with_session", labels: [site, ("tunnel", t.name)],
-                               help: "Peers of the tunnel with a session up")
+            registry.makeGauge(descriptor: up, labels: [site, ("tunnel", t.name)])
         }
     }
 

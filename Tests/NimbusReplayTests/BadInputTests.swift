@@ -168,9 +168,9 @@ import Testing
     }
 
     /// Outputs on a tiny tmpfs that fills up mid-replay: a one-line error, nothing left that looks
-    /// complete (not even temporaries). Needs root for the mount; skipped (with the reason printed)
-    /// otherwise.
-    @Test func diskFullLeavesNoCompleteLookingOutputs() throws {
+    /// complete (not even temporaries). Needs root with CAP_SYS_ADMIN for the mount; skipped otherwise.
+    @Test(.enabled(if: hasSysAdmin && tool("mount") != nil, "mounting a tmpfs needs root with CAP_SYS_ADMIN, and mount(8)"))
+    func diskFullLeavesNoCompleteLookingOutputs() throws {
         let dir = makeTempDirectory("nimbus-diskfull")
         defer {
             _ = try? run("/bin/umount", [dir + "/mnt"])
@@ -178,11 +178,9 @@ import Testing
         }
         let mnt = dir + "/mnt"
         try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
-        guard getuid() == 0, let mount = tool("mount"),
-              let r = try? run(mount, ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt]), r.status == 0 else {
-            print("bad-input: disk-full test skipped: cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)")
-            return
-        }
+        let mount = try #require(tool("mount"))
+        let mounted = try run(mount, ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt])
+        try #require(mounted.status == 0, "cannot mount a tmpfs at \(mnt): \(mounted.stderr)")
         // A capture big enough to overflow 64 KiB of outputs: the example's records, many times over.
         let records = try readPcap(Self.capture)
         var frames: [(UInt64, [UInt8])] = []

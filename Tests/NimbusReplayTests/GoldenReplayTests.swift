@@ -66,13 +66,11 @@ struct Example: Sendable {
 }
 
 /// tshark, with checksum validation on, finds every packet of every example's outputs well formed.
-@Suite(.serialized) struct ExampleChecksumTests {
+@Suite(.serialized, .enabled(if: tool("tshark") != nil, "tshark is not installed"))
+struct ExampleChecksumTests {
     @Test(arguments: Example.all.map(\.name))
     func everyOutputPacketIsValidForTshark(_ name: String) throws {
-        guard let tshark = tool("tshark") else {
-            print("skipping tshark cross-check: tshark is not installed")
-            return
-        }
+        let tshark = try #require(tool("tshark"))
         let example = try #require(Example.all.first { $0.name == name })
         let dir = makeTempDirectory()
         _ = try example.replay(into: dir)
@@ -202,11 +200,9 @@ struct Example: Sendable {
         #expect(lines[2].contains("egress      out web-1, ttl -> 63"))
     }
 
-    @Test func tsharkFindsEveryChecksumValid() throws {
-        guard let tshark = tool("tshark") else {
-            print("skipping tshark cross-check: tshark is not installed")
-            return
-        }
+    @Test(.enabled(if: tool("tshark") != nil, "tshark is not installed"))
+    func tsharkFindsEveryChecksumValid() throws {
+        let tshark = try #require(tool("tshark"))
         let dir = makeTempDirectory()
         _ = try Self.replay(into: dir)
         for f in ["internet.pcap", "web-1.pcap", "web-2.pcap", "db-1.pcap"] {
@@ -233,11 +229,9 @@ struct Example: Sendable {
         #expect(rows.contains("web-1\tnot-unicast"))
     }
 
-    @Test func tcpdumpReadsEveryOutput() throws {
-        guard let tcpdump = tool("tcpdump") else {
-            print("skipping tcpdump cross-check: tcpdump is not installed")
-            return
-        }
+    @Test(.enabled(if: tool("tcpdump") != nil, "tcpdump is not installed"))
+    func tcpdumpReadsEveryOutput() throws {
+        let tcpdump = try #require(tool("tcpdump"))
         let dir = makeTempDirectory()
         _ = try Self.replay(into: dir)
         for f in Self.outputs {

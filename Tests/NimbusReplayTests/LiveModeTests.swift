@@ -1,17 +1,20 @@
 import Foundation
 import Testing
 
-/// `nimbus up` on real links: namespaces as instances, real curl and python3 http.server through the
-/// dataplane. Needs root and network namespaces (CI has both); skips with a printed reason otherwise.
-@Suite(.serialized) struct LiveModeTests {
-    static var unavailable: String? {
-        if geteuid() != 0 { return "not root" }
-        if tool("ip") == nil { return "iproute2 (ip) not installed" }
-        if tool("curl") == nil { return "curl not installed" }
-        if tool("python3") == nil && !FileManager.default.isExecutableFile(atPath: "/usr/local/bin/python3") { return "python3 not installed" }
-        return nil
-    }
+/// Why live mode cannot run here, or nil. (Outside the suite: its @Suite trait cannot refer to the type.)
+private let liveModeUnavailable: String? = {
+    if geteuid() != 0 { return "not root" }
+    if tool("ip") == nil { return "iproute2 (ip) not installed" }
+    if tool("curl") == nil { return "curl not installed" }
+    if tool("python3") == nil && !FileManager.default.isExecutableFile(atPath: "/usr/local/bin/python3") { return "python3 not installed" }
+    return nil
+}()
 
+/// `nimbus up` on real links: namespaces as instances, real curl and python3 http.server through the
+/// dataplane. Needs root and network namespaces (CI has both); the runner reports the suite skipped, and
+/// why, otherwise.
+@Suite(.serialized, .enabled(if: liveModeUnavailable == nil, "live mode: \(liveModeUnavailable ?? "available")"))
+struct LiveModeTests {
     /// A running `nimbus up`, stopped (SIGTERM) at the end.
     final class Site {
         let process = Process()
@@ -42,7 +45,7 @@ import Testing
             p.executableURL = URL(fileURLWithPath: Repo.nimbus)
             p.arguments = ["exec", name, "--"] + command
             if let log {
-                FileManager.default.createFile(atPath: log, contents: nil)
+                _ = FileManager.default.createFile(atPath: log, contents: nil)
                 let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
                 p.standardError = h
                 p.standardOutput = h
@@ -115,7 +118,6 @@ import Testing
     }
 
     @Test func publicInstancesServeAllowedPortsAndRefuseOthers() throws {
-        if let why = Self.unavailable { print("skipping live test: \(why)"); return }
         let site = try Site("public-ip")
         defer { site.stop() }
         let www = try Self.site("hello from web-1")
@@ -137,7 +139,6 @@ import Testing
 
     /// With several workers, each connection's source port picks the worker (and its share of NAT ports).
     @Test(arguments: [1, 3]) func natPrivateInstancesReachTheInternetFromTheNATAddress(workers: Int) throws {
-        if let why = Self.unavailable { print("skipping live test: \(why)"); return }
         let site = try Site("nat-private", ["--workers", "\(workers)"])
         defer { site.stop() }
         let www = try Self.site("hello from the internet")
@@ -160,7 +161,6 @@ import Testing
     }
 
     @Test func aLoadBalancerVIPSpreadsOverItsTargets() throws {
-        if let why = Self.unavailable { print("skipping live test: \(why)"); return }
         let site = try Site("load-balancer")
         defer { site.stop() }
         for (name, ip) in [("web-1", "10.0.1.10"), ("web-2", "10.0.1.11"), ("web-3", "10.0.1.12")] {
@@ -181,7 +181,6 @@ import Testing
     }
 
     @Test func downCleansUpAfterACrash() throws {
-        if let why = Self.unavailable { print("skipping live test: \(why)"); return }
         let site = try Site("security-groups")
         kill(site.process.processIdentifier, SIGKILL)
         site.process.waitUntilExit()
@@ -195,7 +194,6 @@ import Testing
     }
 
     @Test func metricsAreServedForPrometheus() throws {
-        if let why = Self.unavailable { print("skipping live test: \(why)"); return }
         let port = 19_000 + Int(getpid()) % 1000
         let site = try Site("nat-private", ["--metrics", "127.0.0.1:\(port)"])
         defer { site.stop() }
@@ -218,13 +216,12 @@ import Testing
 
     /// The office end of Topologies/vpn-site-to-site.yaml is a stock WireGuard: wireguard-go, set up with
     /// `wg`, in the internet host office-gw. Pings cross the tunnel both ways.
-    @Test(.timeLimit(.minutes(3))) func wireguardGoPeerPingsThroughTheTunnelBothWays() throws {
-        if let why = Self.unavailable { print("skipping live test: \(why)"); return }
-        guard let wggo = tool("wireguard-go"), let wg = tool("wg") else {
-            print("skipping live WireGuard interop: wireguard-go / wg not installed (scripts/setup --test installs them)")
-            return
-        }
-        guard FileManager.default.fileExists(atPath: "/dev/net/tun") else { print("skipping live WireGuard interop: no /dev/net/tun"); return }
+    @Test(.enabled(if: tool("wireguard-go") != nil && tool("wg") != nil,
+                   "wireguard-go / wg not installed (scripts/setup --test installs them)"),
+          .enabled(if: FileManager.default.fileExists(atPath: "/dev/net/tun"), "no /dev/net/tun"),
+          .timeLimit(.minutes(3)))
+    func wireguardGoPeerPingsThroughTheTunnelBothWays() throws {
+        let wggo = try #require(tool("wireguard-go")), wg = try #require(tool("wg"))
         let site = try Site("vpn-site-to-site")
         defer { site.stop() }
         // wireguard-go's control socket is not namespaced: a name of our own.

@@ -67,11 +67,9 @@ import Testing
         #expect(report.natExpired == 4)           // all but the two TCP connections that saw answers
     }
 
-    @Test func tsharkFindsEveryTranslatedChecksumValid() throws {
-        guard let tshark = tool("tshark") else {
-            print("skipping tshark cross-check: tshark is not installed")
-            return
-        }
+    @Test(.enabled(if: tool("tshark") != nil, "tshark is not installed"))
+    func tsharkFindsEveryTranslatedChecksumValid() throws {
+        let tshark = try #require(tool("tshark"))
         let dir = makeTempDirectory()
         _ = try Self.example.replay(into: dir)
         for f in ["internet.pcap", "app-1.pcap", "web-1.pcap"] {

@@ -64,6 +64,16 @@ func run(_ executable: String, _ arguments: [String]) throws -> CommandResult {
                          stderr: String(decoding: e, as: UTF8.self))
 }
 
+/// Whether this process may mount file systems and make network namespaces: root with CAP_SYS_ADMIN in
+/// its effective capabilities (a container's root often lacks it). Read from /proc/self/status.
+let hasSysAdmin: Bool = {
+    guard geteuid() == 0, let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+          let effective = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+    else { return false }
+    return effective & (1 << 21) != 0   // CAP_SYS_ADMIN
+}()
+
 /// The path of a tool when it is installed.
 func tool(_ name: String) -> String? {
     for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/bin", "/sbin"] {

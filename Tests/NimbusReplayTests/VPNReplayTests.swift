@@ -177,11 +177,9 @@ enum VPNExample {
         #expect(report.counters.drops(.vpnKeyExpired) == 0)
     }
 
-    @Test func tsharkDissectsTheTunnelAndDecryptsItWithTheKeyLog() throws {
-        guard let tshark = tool("tshark") else {
-            print("skipping the tshark cross-check: tshark is not installed")
-            return
-        }
+    @Test(.enabled(if: tool("tshark") != nil, "tshark is not installed"))
+    func tsharkDissectsTheTunnelAndDecryptsItWithTheKeyLog() throws {
+        let tshark = try #require(tool("tshark"))
         let dir = makeTempDirectory()
         let keyLog = dir + "/wg.keys"
         _ = try VPNExample.replay(into: dir, keyLog: keyLog)

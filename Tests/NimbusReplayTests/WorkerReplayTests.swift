@@ -72,7 +72,7 @@ import Testing
         try writePcap(dir + "/app-1.pcap", c.app1)
         let one = try Self.replay(workers: 1, inputs: dir, into: dir + "/one")
         let four = try Self.replay(workers: 4, inputs: dir, into: dir + "/four")
-        let again = try Self.replay(workers: 4, inputs: dir, into: dir + "/again")
+        _ = try Self.replay(workers: 4, inputs: dir, into: dir + "/again")
         #expect(one.counters.packetsIn == 2100)
         #expect(one.counters.packetsDropped == 0, "every reply found its flow")
         #expect(four.counters.packetsDropped == 0)

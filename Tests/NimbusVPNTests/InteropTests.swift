@@ -8,10 +8,12 @@ import Glibc
 
 /// Interop with a real WireGuard peer: `wireguard-go` in a network namespace, configured with `wg`, joined
 /// to this process by a veth pair. Our interface initiates over a plain UDP socket, pings through the
-/// tunnel, answers the peer's ping, and (when tshark is present) a capture of the exchange is decrypted
-/// with our key log. Skips (with a printed reason) when not root, without namespaces or /dev/net/tun, or
-/// when wireguard-go/wg are missing and cannot be installed.
-@Suite struct InteropTests {
+/// tunnel and answers the peer's ping; a second run also captures the exchange (tcpdump) and has tshark
+/// decrypt it with our key log. Skipped (the runner says why) when not root, without /dev/net/tun or
+/// ip(8), when wireguard-go/wg are missing and there is no apt-get to install them, and the decryption
+/// without tcpdump and tshark. Once those hold, failing to install wireguard-go/wg or to create the
+/// namespace fails the test. Serialized: both runs make a namespace and a wireguard-go of their own.
+@Suite(.serialized) struct InteropTests {
     static func sh(_ args: [String], timeout: TimeInterval = 20) -> CommandOutput? {
         runCommand(args[0], Array(args.dropFirst()), timeout: timeout)
     }
@@ -82,18 +84,36 @@ import Glibc
 
     static func wallClockNanoseconds() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1e9) }
 
-    @Test(.timeLimit(.minutes(3))) func pingThroughWireguardGo() throws {
-        guard getuid() == 0 else { print("skipping interop: not root"); return }
-        guard FileManager.default.fileExists(atPath: "/dev/net/tun") else { print("skipping interop: no /dev/net/tun"); return }
-        guard let ip = Self.which("ip") else { print("skipping interop: no ip(8)"); return }
+    /// Root, /dev/net/tun and ip(8), and wireguard-go and wg installed or apt-get to install them.
+    static let canRun: Bool = getuid() == 0 && FileManager.default.fileExists(atPath: "/dev/net/tun") && which("ip") != nil
+        && ((which("wireguard-go") != nil && which("wg") != nil) || FileManager.default.isExecutableFile(atPath: "/usr/bin/apt-get"))
+    /// tcpdump to capture the tunnel, tshark to decrypt it.
+    static let canDecrypt: Bool = which("tcpdump") != nil && which("tshark") != nil
+
+    @Test(.enabled(if: InteropTests.canRun, "needs root, /dev/net/tun, ip(8), and wireguard-go + wg (or apt-get to install them)"),
+          .timeLimit(.minutes(3)))
+    func pingThroughWireguardGo() throws {
+        try Self.interop(decrypt: false)
+    }
+
+    @Test(.enabled(if: InteropTests.canRun, "needs root, /dev/net/tun, ip(8), and wireguard-go + wg (or apt-get to install them)"),
+          .enabled(if: InteropTests.canDecrypt, "needs tcpdump and tshark"),
+          .timeLimit(.minutes(3)))
+    func tsharkDecryptsTheCaptureWithOurKeyLog() throws {
+        try Self.interop(decrypt: true)
+    }
+
+    /// The interop; with `decrypt`, tcpdump captures the veth meanwhile and tshark decrypts the capture after.
+    static func interop(decrypt: Bool) throws {
+        let ip = try #require(Self.which("ip"))
         if Self.which("wireguard-go") == nil || Self.which("wg") == nil {
             _ = Self.sh(["/usr/bin/apt-get", "install", "-y", "wireguard-tools", "wireguard-go"], timeout: 240)
         }
-        guard let wggo = Self.which("wireguard-go"), let wg = Self.which("wg") else {
-            print("skipping interop: wireguard-go / wireguard-tools not installed and not installable"); return
-        }
+        let wggo = try #require(Self.which("wireguard-go"), "wireguard-go not installed, and apt-get could not install it")
+        let wg = try #require(Self.which("wg"), "wg not installed, and apt-get could not install wireguard-tools")
 
-        let id = Int(getpid()) % 10_000
+        // Names and addresses of this run's own (the two runs never share a namespace or an interface).
+        let id = Int(getpid()) % 5_000 * 2 + (decrypt ? 1 : 0)
         let ns = "nvpn\(id)", hostIf = "nvh\(id)", nsIf = "nvn\(id)"
         // wireguard-go's control socket (/var/run/wireguard/NAME.sock) is not namespaced: a unique name.
         let wgIf = "nwg\(id)"
@@ -123,7 +143,8 @@ import Glibc
             stop(wgProcess)
             try? FileManager.default.removeItem(at: tmp)
         }
-        guard Self.sh([ip, "netns", "add", ns])?.status == 0 else { print("skipping interop: cannot create a network namespace"); return }
+        let added = Self.sh([ip, "netns", "add", ns])
+        try #require(added?.status == 0, "cannot create a network namespace: \(added?.stderr ?? "timed out")")
         for cmd in [
             [ip, "link", "add", hostIf, "type", "veth", "peer", "name", nsIf],
             [ip, "link", "set", nsIf, "netns", ns],
@@ -151,12 +172,13 @@ import Glibc
 
         // Capture the veth while we talk (tcpdump, packet-buffered), for the tshark check.
         let pcap = tmp.appendingPathComponent("tunnel.pcap").path
-        if let tcpdump = Self.which("tcpdump") {
+        if decrypt {
             let p = Process()
-            p.executableURL = URL(fileURLWithPath: tcpdump)
+            p.executableURL = URL(fileURLWithPath: try #require(Self.which("tcpdump")))
             p.arguments = ["-i", hostIf, "-U", "-w", pcap, "udp"]
             p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
-            if (try? p.run()) != nil { capture = p }
+            try p.run()
+            capture = p
         }
 
         // wireguard-go in the namespace, in the foreground so that we own its process.
@@ -206,7 +228,8 @@ import Glibc
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline && !gotReply {
             for d in us.tick(now: Self.wallClockNanoseconds()) { sock.send(d.bytes, to: d.endpoint) }
-            guard var (bytes, from) = sock.receive() else { continue }
+            guard let (datagram, from) = sock.receive() else { continue }
+            var bytes = datagram
             switch us.receive(datagram: &bytes, from: from, now: Self.wallClockNanoseconds()) {
             case .handshakeComplete(_, let datagrams):
                 handshakeDone = true
@@ -236,7 +259,8 @@ import Glibc
         let deadline2 = Date().addingTimeInterval(10)
         while Date() < deadline2 && pingProcess.isRunning {
             for d in us.tick(now: Self.wallClockNanoseconds()) { sock.send(d.bytes, to: d.endpoint) }
-            guard var (bytes, from) = sock.receive() else { continue }
+            guard let (datagram, from) = sock.receive() else { continue }
+            var bytes = datagram
             guard case .transport(let peer, let range) = us.receive(datagram: &bytes, from: from, now: Self.wallClockNanoseconds())
             else { continue }
             let inner = Array(bytes[range])
@@ -259,7 +283,9 @@ import Glibc
         print("interop: our stats: \(us.stats)")
 
         // 3. tshark decrypts the capture with our key log and shows the inner ICMP.
-        guard let cap = capture, let tshark = Self.which("tshark") else { print("skipping tshark check: tcpdump/tshark missing"); return }
+        guard decrypt else { return }
+        let cap = try #require(capture)
+        let tshark = try #require(Self.which("tshark"))
         usleep(300_000)
         stop(cap)
         capture = nil

@@ -246,12 +246,10 @@ public struct TrafficPlan: Sendable, CustomStringConvertible {
 
     /// Addresses and ports of packet `i` of a processed batch, as it leaves (`port`: its out port).
     static func output(_ batch: borrowing PacketBatch, _ i: Int) -> FlowTuple? {
-        let f = batch.bytes(i)
-        guard f.count >= 14 + 20 + 4, f.u16(12) == EtherType.ipv4 else { return nil }
-        let ihl = Int(f.u8(14) & 0x0F) * 4
-        guard ihl >= 20, f.count >= 14 + ihl + 4 else { return nil }
-        return FlowTuple(port: batch.meta[i].outPort, sourcePort: f.u16(14 + ihl), destinationPort: f.u16(16 + ihl),
-                         source: f.u32(26), destination: f.u32(30))
+        guard let eth = try? EthernetFrame(batch.bytes(i)), eth.vlanID == nil, eth.etherType == EtherType.ipv4,
+              let ip = try? IPv4Header(headerOf: eth.payload), let ports = try? TransportPortsView(ip.payload) else { return nil }
+        return FlowTuple(port: batch.meta[i].outPort, sourcePort: ports.sourcePort, destinationPort: ports.destinationPort,
+                         source: ip.source.value, destination: ip.destination.value)
     }
 
     /// Opens `flows` (run-wide indices, at most one batch of them) through `dataplane`: their opening

@@ -32,13 +32,13 @@ struct FlowLogWriter {
         case .sgIngressDenied, .sgEgressDenied, .ctInvalid, .ctTableFull, .natTableFull, .lbTableFull: break
         default: return
         }
-        let ip = batch.bytes(i).suffix(from: Int(m.l3Offset))
+        let ip = IPv4Header(unchecked: batch.bytes(i).suffix(from: Int(m.l3Offset)))
         var sp: UInt16 = 0, dp: UInt16 = 0
         if m.hasL4 && (m.ipProtocol == IPProtocol.tcp || m.ipProtocol == IPProtocol.udp) {
-            let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
-            sp = l4.u16(0); dp = l4.u16(2)
+            let ports = TransportPortsView(unchecked: batch.bytes(i).suffix(from: Int(m.l4Offset)))
+            sp = ports.sourcePort; dp = ports.destinationPort
         }
-        let key = RejectKey(proto: m.ipProtocol, source: ip.u32(12), sourcePort: sp, destination: ip.u32(16),
+        let key = RejectKey(proto: m.ipProtocol, source: ip.source.value, sourcePort: sp, destination: ip.destination.value,
                             destinationPort: dp, reason: m.drop)
         if var t = rejected[key] {
             t.last = m.timestamp; t.packets += 1; t.bytes += UInt64(m.length)

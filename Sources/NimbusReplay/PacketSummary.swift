@@ -39,8 +39,9 @@ private func transport(_ proto: UInt8, _ payload: RawBytes) -> String {
         let flags = names.filter { t.flags & $0.0 != 0 }.map(\.1).joined()
         return "TCP \(t.sourcePort) > \(t.destinationPort) [\(flags)] seq \(t.sequenceNumber) len \(t.payload.count)"
     case IPProtocol.udp:
-        guard payload.count >= 8 else { return "UDP, malformed" }
-        return "UDP \(payload.u16(0)) > \(payload.u16(2)) len \(Int(payload.u16(4)) - 8)"
+        guard payload.count >= UDPHeader.length else { return "UDP, malformed" }
+        let u = UDPHeader(unchecked: payload)
+        return "UDP \(u.sourcePort) > \(u.destinationPort) len \(u.length - UDPHeader.length)"
     case IPProtocol.icmp:
         guard let i = try? ICMPHeader(payload) else { return "ICMP, malformed" }
         switch i.type {

@@ -558,8 +558,9 @@ struct ReplayRun: ~Copyable {
                 writers[port] = try PcapWriter(path: options.outputDirectory + "/" + portNames[port] + ".pcap")
             }
             try writers[port]!.write(timestamp: m.timestamp, bytes: bytes)
-            if isMultiSite && port == 0 && m.etherType == EtherType.ipv4 && m.l3Offset == 14 && frame.count >= 34,
-               let owner = owners.lookup(IPv4Address(value: frame.u32(30)))?.value,
+            if isMultiSite && port == 0 && m.etherType == EtherType.ipv4 && Int(m.l3Offset) == EthernetFrame.headerLength
+                && frame.count >= EthernetFrame.headerLength + IPv4Header.minimumLength,
+               let owner = owners.lookup(IPv4Header(unchecked: frame.suffix(from: EthernetFrame.headerLength)).destination)?.value,
                owner != sites.firstIndex(where: { $0 === site }) {
                 transit.append(Transit(site: owner, timestamp: m.timestamp, frame: Array(bytes)))
             }

@@ -262,8 +262,9 @@ public struct PacketBatch: ~Copyable {
         guard m.verdict == .pending, m.etherType == EtherType.ipv4, m.hasL4,
               m.ipProtocol == IPProtocol.tcp || m.ipProtocol == IPProtocol.udp else { return nil }
         let frame = bytes(i)
-        let l3 = Int(m.l3Offset), l4 = Int(m.l4Offset)
-        return (m.ipProtocol, frame.u32(l3 + 12), frame.u16(l4), frame.u32(l3 + 16), frame.u16(l4 + 2))
+        let ip = IPv4Header(unchecked: frame.suffix(from: Int(m.l3Offset)))
+        let ports = TransportPortsView(unchecked: frame.suffix(from: Int(m.l4Offset)))
+        return (m.ipProtocol, ip.source.value, ports.sourcePort, ip.destination.value, ports.destinationPort)
     }
 
     /// The bytes of packet `i`'s frame.

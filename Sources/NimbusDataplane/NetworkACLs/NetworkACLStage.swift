@@ -33,20 +33,22 @@ public struct NetworkACLStage {
         let out = portACL[Int(m.inPort)], inn = portACL[Int(m.outPort)]
         if out < 0 && inn < 0 { return }
         let frame = batch.bytes(i)
-        let ip = frame.suffix(from: Int(m.l3Offset))
+        let ip = IPv4Header(unchecked: frame.suffix(from: Int(m.l3Offset)))
         var service: UInt16? = nil
         if m.hasL4 {
             let l4 = frame.suffix(from: Int(m.l4Offset))
             switch m.ipProtocol {
-            case IPProtocol.tcp, IPProtocol.udp: service = l4.u16(2)
-            case IPProtocol.icmp: service = UInt16(l4.u8(0)) << 8 | UInt16(l4.u8(1))
+            case IPProtocol.tcp, IPProtocol.udp: service = TransportPortsView(unchecked: l4).destinationPort
+            case IPProtocol.icmp:
+                let icmp = ICMPHeader(unchecked: l4)
+                service = UInt16(icmp.type) << 8 | UInt16(icmp.code)
             default: service = 0
             }
         }
-        if out >= 0 && !NetworkACLSpec.decide(acls[Int(out)].outbound, m.ipProtocol, service, IPv4Address(value: ip.u32(16))) {
+        if out >= 0 && !NetworkACLSpec.decide(acls[Int(out)].outbound, m.ipProtocol, service, ip.destination) {
             batch.drop(i, .naclOutboundDenied)
             ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclOutboundDenied.rawValue))
-        } else if inn >= 0 && !NetworkACLSpec.decide(acls[Int(inn)].inbound, m.ipProtocol, service, IPv4Address(value: ip.u32(12))) {
+        } else if inn >= 0 && !NetworkACLSpec.decide(acls[Int(inn)].inbound, m.ipProtocol, service, ip.source) {
             batch.drop(i, .naclInboundDenied)
             ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclInboundDenied.rawValue))
         } else {

@@ -28,11 +28,11 @@ public struct ARPResponderStage {
 
     public mutating func process(_ batch: inout PacketBatch, _ ctx: inout StageContext) {
         for i in 0..<batch.count where batch.meta[i].verdict == .pending && batch.meta[i].etherType == EtherType.arp {
-            let l3 = batch.bytes(i).suffix(from: Int(batch.meta[i].l3Offset))
-            let op = l3.u16(6)
-            let senderMAC = MACAddress.read(from: l3, at: 8)
-            let senderIP = IPv4Address(value: l3.u32(14))
-            let target = IPv4Address(value: l3.u32(24))
+            let arp = ARPPacket(unchecked: batch.bytes(i).suffix(from: Int(batch.meta[i].l3Offset)))
+            let op = arp.operation
+            let senderMAC = arp.senderMAC
+            let senderIP = arp.senderIP
+            let target = arp.targetIP
             guard op == ARPPacket.request else {
                 batch.drop(i, .arpIgnored)
                 ctx.trace.record(i, .arp, .dropped, UInt32(DropReason.arpIgnored.rawValue))

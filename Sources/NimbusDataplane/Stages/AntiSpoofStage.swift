@@ -28,17 +28,18 @@ public struct AntiSpoofStage {
             var ok = true
             if port == DataplaneConfig.internetPort {
                 if batch.meta[i].etherType == EtherType.ipv4 {
-                    ok = owned.lookup(IPv4Address(value: l3.u32(12))) == nil
+                    ok = owned.lookup(IPv4Header(unchecked: l3).source) == nil
                 }
             } else {
                 let mac = macs[Int(port)], ip = ips[Int(port)]
-                ok = MACAddress.read(from: frame, at: 6) == mac
+                ok = EthernetFrame(unchecked: frame).source == mac
                 switch batch.meta[i].etherType {
                 case EtherType.ipv4:
-                    ok = ok && IPv4Address(value: l3.u32(12)) == ip
+                    ok = ok && IPv4Header(unchecked: l3).source == ip
                 case EtherType.arp:
-                    let sender = IPv4Address(value: l3.u32(14))
-                    ok = ok && MACAddress.read(from: l3, at: 8) == mac && (sender == ip || sender == .any)
+                    let arp = ARPPacket(unchecked: l3)
+                    let sender = arp.senderIP
+                    ok = ok && arp.senderMAC == mac && (sender == ip || sender == .any)
                 default:
                     break
                 }

@@ -25,24 +25,17 @@ public struct LocalStage {
                 batch.meta[i].l4Offset -= UInt16(tag)
             }
             let frame = batch.bytes(i)
-            let ip = frame.suffix(from: Int(batch.meta[i].l3Offset))
-            let icmp = frame.suffix(from: Int(batch.meta[i].l4Offset))
-            let src = ip.u32(12), dst = ip.u32(16)
-            ip.setU32(12, dst)
-            ip.setU32(16, src)
-            ip.setU8(8, LocalStage.replyTTL)
-            let header = ip.prefix(Int(batch.meta[i].l4Offset - batch.meta[i].l3Offset))
-            header.setU16(10, 0)
-            header.setU16(10, InternetChecksum.compute(header))
+            let ip = IPv4Header(unchecked: frame.suffix(from: Int(batch.meta[i].l3Offset)))
+            let icmp = ICMPHeader(unchecked: frame.suffix(from: Int(batch.meta[i].l4Offset)))
+            let dst = ip.destination
+            ip.turnAround(ttl: LocalStage.replyTTL)
             // Echo reply differs from the request only in the type byte.
-            let oldWord = icmp.u16(0)
-            icmp.setU8(0, ICMPHeader.echoReply)
-            icmp.setU16(2, InternetChecksum.update(icmp.u16(2), old: oldWord, new: icmp.u16(0)))
+            icmp.setType(ICMPHeader.echoReply)
             let port = batch.meta[i].inPort
             EthernetFrame.writeHeader(to: frame, destination: peerMACs[Int(port)], source: routerMAC,
                                       etherType: EtherType.ipv4)
             batch.forward(i, to: port)
-            ctx.trace.record(i, .local, .echoReplied, dst)
+            ctx.trace.record(i, .local, .echoReplied, dst.value)
         }
     }
 }

@@ -95,9 +95,9 @@ public struct RouterStage {
 
     @inline(__always)
     private mutating func route(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {
-        let l3 = batch.bytes(i).suffix(from: Int(batch.meta[i].l3Offset))
-        let src = IPv4Address(value: l3.u32(12))
-        let dst = IPv4Address(value: l3.u32(16))
+        let ip = IPv4Header(unchecked: batch.bytes(i).suffix(from: Int(batch.meta[i].l3Offset)))
+        let src = ip.source
+        let dst = ip.destination
         let inPort = batch.meta[i].inPort
         let tunnel = Int(batch.meta[i].fromTunnel)
         // A decrypted packet arrived on the uplink but comes from inside the tunnel's network.
@@ -113,7 +113,7 @@ public struct RouterStage {
                 batch.meta[i].outPort = DataplaneConfig.internetPort
                 batch.meta[i].toTunnel = UInt8(r.port + 1)
                 batch.meta[i].routed = true
-                if l3.u8(8) <= 1 { return expire(&batch, i, &ctx) }
+                if ip.ttl <= 1 { return expire(&batch, i, &ctx) }
                 ctx.trace.record(i, .router, .intoTunnel, UInt32(r.port), UInt32(prefix))
                 return
             }
@@ -132,7 +132,7 @@ public struct RouterStage {
                 batch.meta[i].routed = true
                 // A target's reply leaves from the VIP (the load balancer rewrites it), not through NAT.
                 if portTranslates[Int(inPort)] && !lbReply { batch.meta[i].snat = true }
-                if l3.u8(8) <= 1 { return expire(&batch, i, &ctx) }
+                if ip.ttl <= 1 { return expire(&batch, i, &ctx) }
                 ctx.trace.record(i, .router, .routed, 0, 0)
                 return
             }
@@ -149,11 +149,11 @@ public struct RouterStage {
         case .instance where reachable:
             batch.meta[i].outPort = r.port
             batch.meta[i].routed = fromInternet || tunnel != 0 || portSubnet[Int(inPort)] != r.subnet
-            if batch.meta[i].routed && l3.u8(8) <= 1 { return expire(&batch, i, &ctx) }
+            if batch.meta[i].routed && ip.ttl <= 1 { return expire(&batch, i, &ctx) }
             ctx.trace.record(i, .router, .routed, UInt32(r.port), UInt32(prefix))
         case .router where reachable:
             let isEcho = batch.meta[i].ipProtocol == IPProtocol.icmp && batch.meta[i].hasL4
-                && l3.u8(Int(batch.meta[i].l4Offset) - Int(batch.meta[i].l3Offset)) == ICMPHeader.echoRequest
+                && ICMPHeader(unchecked: batch.bytes(i).suffix(from: Int(batch.meta[i].l4Offset))).type == ICMPHeader.echoRequest
             guard isEcho else { return fail(&batch, i, .forRouter, &ctx) }
             batch.meta[i].outPort = RouterStage.localDelivery
             ctx.trace.record(i, .router, .toRouter, dst.value)

@@ -38,6 +38,9 @@ public struct VPNStage {
     /// initiations then need a cookie (mac2) before any Diffie-Hellman is spent on them.
     public static let handshakesPerSecondBeforeLoad = 64
 
+    /// The outer Ethernet, IPv4 (no options) and UDP headers in front of a WireGuard message.
+    static let outerHeadersLength = EthernetFrame.headerLength + IPv4Header.minimumLength + UDPHeader.length
+
     var tunnels: [Tunnel]
     let routerMAC: MACAddress
     let upstreamMAC: MACAddress
@@ -112,25 +115,26 @@ public struct VPNStage {
         guard m.inPort == DataplaneConfig.internetPort, m.etherType == EtherType.ipv4, m.ipProtocol == IPProtocol.udp,
               m.hasL4 else { return }
         let frame = batch.bytes(i)
-        let ip = frame.suffix(from: Int(m.l3Offset))
-        let udp = frame.suffix(from: Int(m.l4Offset))
-        let dst = IPv4Address(value: ip.u32(16)), dport = udp.u16(2)
+        let ip = IPv4Header(unchecked: frame.suffix(from: Int(m.l3Offset)))
+        let udp = UDPHeader(unchecked: frame.suffix(from: Int(m.l4Offset)))
+        let dst = ip.destination, dport = udp.destinationPort
         guard let t = tunnels.firstIndex(where: { $0.config.listen.address == dst && $0.config.listen.port == dport })
         else { return }
-        if IPv4Header(unchecked: ip).moreFragments {
+        if ip.moreFragments {
             // Reassembly is not done for tunnel traffic; WireGuard peers size their datagrams to avoid it.
             return drop(&batch, i, .vpnMalformed, &ctx)
         }
         let now = m.timestamp
         let payloadStart = Int(m.l4Offset) + UDPHeader.length
-        let payloadEnd = Int(m.l3Offset) + IPv4Header(unchecked: ip).totalLength
+        let payloadEnd = Int(m.l3Offset) + ip.totalLength
         guard payloadEnd > payloadStart, payloadEnd <= frame.count else { return drop(&batch, i, .vpnMalformed, &ctx) }
-        let source = WireGuardEndpoint(address: IPv4Address(value: ip.u32(12)), port: udp.u16(0))
-        let type = frame.u8(payloadStart)
+        let source = WireGuardEndpoint(address: ip.source, port: udp.sourcePort)
+        let datagram = UnsafeMutableRawBufferPointer(start: frame.base + payloadStart, count: payloadEnd - payloadStart)
+        // The message type opens the datagram (counted before the interface checks the rest of it).
+        let type = datagram[0]
         if type == WireGuardMessage.initiationType || type == WireGuardMessage.responseType {
             countHandshake(t, now)
         }
-        let datagram = UnsafeMutableRawBufferPointer(start: frame.base + payloadStart, count: payloadEnd - payloadStart)
         let result = tunnels[t].wg.receive(datagram: datagram, from: source, now: now)
         switch result {
         case .transport(let peer, let plaintext):
@@ -166,9 +170,9 @@ public struct VPNStage {
         batch.trimFront(i, newStart)
         batch.setLength(i, EthernetFrame.headerLength + innerLength)
         let frame = batch.bytes(i)
-        let version = frame.u8(EthernetFrame.headerLength) >> 4
+        let inner = frame.suffix(from: EthernetFrame.headerLength)
         EthernetFrame.writeHeader(to: frame, destination: routerMAC, source: upstreamMAC,
-                                  etherType: version == 6 ? EtherType.ipv6 : EtherType.ipv4)
+                                  etherType: IPVersion.read(from: inner) == IPVersion.v6 ? EtherType.ipv6 : EtherType.ipv4)
         batch.meta[i].fromTunnel = UInt8(t + 1)
         batch.meta[i].hasL4 = false
         batch.meta[i].ipProtocol = 0
@@ -177,7 +181,7 @@ public struct VPNStage {
             return drop(&batch, i, reason == .malformedFrame ? .vpnMalformedInner : reason, &ctx)
         }
         guard batch.meta[i].etherType == EtherType.ipv4 else { return drop(&batch, i, .ipv6NotRouted, &ctx) }
-        let source = IPv4Address(value: frame.u32(EthernetFrame.headerLength + 12))
+        let source = IPv4Header(unchecked: inner).source
         guard tunnels[t].wg.allows(peer: peer, source: source) else {
             return drop(&batch, i, .vpnSourceNotAllowed, &ctx)
         }
@@ -238,7 +242,7 @@ public struct VPNStage {
         let innerLength = Int(m.length) - l3
         let sealed = WireGuardInterface.sealedSize(plaintextCount: innerLength)
         // Outer Ethernet + IPv4 + UDP in front of the 16-byte WireGuard header that precedes the inner packet.
-        let outerHeaders = EthernetFrame.headerLength + 20 + UDPHeader.length
+        let outerHeaders = VPNStage.outerHeadersLength
         let newStart = Int(m.offset) + l3 - WireGuardMessage.transportHeaderSize - outerHeaders
         guard newStart >= Int(m.allocStart),
               newStart + outerHeaders + sealed <= Int(m.allocEnd) else { return drop(&batch, g, .frameTooLarge, &ctx) }
@@ -251,7 +255,7 @@ public struct VPNStage {
             writeOuterHeaders(batch.bytes(g), t, to: endpoint, payloadLength: count)
             batch.meta[g].etherType = EtherType.ipv4
             batch.meta[g].l3Offset = UInt16(EthernetFrame.headerLength)
-            batch.meta[g].l4Offset = UInt16(EthernetFrame.headerLength + 20)
+            batch.meta[g].l4Offset = UInt16(EthernetFrame.headerLength + IPv4Header.minimumLength)
             batch.meta[g].ipProtocol = IPProtocol.udp
             batch.meta[g].hasL4 = true
             batch.meta[g].outPort = DataplaneConfig.internetPort
@@ -272,14 +276,15 @@ public struct VPNStage {
                                    _ ctx: inout StageContext) {
         let l3 = Int(batch.meta[i].l3Offset)
         let frame = batch.bytes(i)
-        let ip = frame.suffix(from: l3)
-        let header = IPv4Header(unchecked: ip).headerLength
-        let total = IPv4Header(unchecked: ip).totalLength
+        let ip = IPv4Header(unchecked: frame.suffix(from: l3))
+        let header = ip.headerLength
+        let total = ip.totalLength
+        // Fragment offsets count 8-byte units: every piece but the last carries a multiple of 8 bytes.
         let chunk = (mtu - header) & ~7
         guard chunk >= 8 else { return drop(&batch, i, .vpnPacketTooBig, &ctx) }
-        let flags = ip.u16(6)
-        let baseOffset = Int(flags & 0x1FFF)
-        let lastMF = flags & 0x2000
+        let dontFragment = ip.dontFragment
+        let baseOffset = ip.fragmentOffset
+        let lastMF = ip.moreFragments
         let now = batch.meta[i].timestamp
         var pieces: [Int] = [i]
         var at = header + chunk
@@ -290,26 +295,18 @@ public struct VPNStage {
             }
             let piece = batch.bytes(g)
             piece.base.copyMemory(from: frame.base, byteCount: l3 + header)
-            (piece.base + l3 + header).copyMemory(from: ip.base + at, byteCount: n)
-            let pip = piece.suffix(from: l3)
-            let more: UInt16 = at + n < total ? 0x2000 : lastMF
-            finishFragment(pip, totalLength: header + n, flags: (flags & 0x4000) | more
-                           | UInt16(baseOffset + (at - header) / 8))
+            (piece.base + l3 + header).copyMemory(from: ip.bytes.base + at, byteCount: n)
+            IPv4Header(unchecked: piece.suffix(from: l3))
+                .setFragment(totalLength: header + n, dontFragment: dontFragment, moreFragments: at + n < total || lastMF,
+                             offset: baseOffset + (at - header))
             batch.meta[g] = batch.meta[i].copyForFragment(into: batch.meta[g])
             pieces.append(g)
             at += n
         }
-        finishFragment(ip, totalLength: header + chunk, flags: (flags & 0x4000) | 0x2000 | UInt16(baseOffset))
+        ip.setFragment(totalLength: header + chunk, dontFragment: dontFragment, moreFragments: true, offset: baseOffset)
         batch.setLength(i, l3 + header + chunk)
         ctx.trace.record(i, .vpnOut, .vpnFragmented, UInt32(t), UInt32(pieces.count))
         for p in pieces { seal(&batch, p, t, peer: peer, now: now, &ctx) }
-    }
-
-    private func finishFragment(_ ip: RawBytes, totalLength: Int, flags: UInt16) {
-        ip.setU16(2, UInt16(totalLength))
-        ip.setU16(6, flags)
-        ip.setU16(10, 0)
-        ip.setU16(10, InternetChecksum.compute(ip.prefix(IPv4Header(unchecked: ip).headerLength)))
     }
 
     private mutating func sendFragmentationNeeded(_ batch: inout PacketBatch, _ i: Int, mtu: Int,
@@ -333,19 +330,12 @@ public struct VPNStage {
         let listen = tunnels[t].config.listen
         EthernetFrame.writeHeader(to: frame, destination: upstreamMAC, source: routerMAC, etherType: EtherType.ipv4)
         tunnels[t].ipIdentification &+= 1
-        IPv4Header.write(to: frame.suffix(from: 14), totalLength: 20 + UDPHeader.length + payloadLength,
+        let l3 = EthernetFrame.headerLength, l4 = l3 + IPv4Header.minimumLength
+        IPv4Header.write(to: frame.suffix(from: l3), totalLength: IPv4Header.minimumLength + UDPHeader.length + payloadLength,
                          identification: tunnels[t].ipIdentification, ttl: 64, protocol: IPProtocol.udp,
                          source: listen.address, destination: endpoint.address)
-        let udp = frame.suffix(from: 34)
-        let udpLength = UDPHeader.length + payloadLength
-        udp.setU16(0, listen.port)
-        udp.setU16(2, endpoint.port)
-        udp.setU16(4, UInt16(udpLength))
-        udp.setU16(6, 0)
-        let pseudo = InternetChecksum.pseudoHeaderSum(source: listen.address, destination: endpoint.address,
-                                                      protocol: IPProtocol.udp, length: udpLength)
-        let sum = InternetChecksum.compute(udp.prefix(udpLength), initial: pseudo)
-        udp.setU16(6, sum == 0 ? 0xFFFF : sum)
+        UDPHeader.write(to: frame.suffix(from: l4), sourcePort: listen.port, destinationPort: endpoint.port,
+                        length: UDPHeader.length + payloadLength, source: listen.address, destination: endpoint.address)
     }
 
     /// Moves tunnel `t`'s waiting datagrams into the batch as generated packets, before or after packet
@@ -354,7 +344,7 @@ public struct VPNStage {
                                 lead: UInt64? = nil) {
         var sent = 0
         for d in tunnels[t].outbox {
-            let length = EthernetFrame.headerLength + 20 + UDPHeader.length + d.bytes.count
+            let length = VPNStage.outerHeadersLength + d.bytes.count
             let slot: Int?
             if let lead {
                 slot = batch.generateLead(length: length, timestamp: lead)
@@ -365,12 +355,14 @@ public struct VPNStage {
             }
             guard let g = slot else { break }
             let frame = batch.bytes(g)
-            d.bytes.withUnsafeBytes { (frame.base + 42).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            d.bytes.withUnsafeBytes {
+                (frame.base + VPNStage.outerHeadersLength).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+            }
             writeOuterHeaders(frame, t, to: d.endpoint, payloadLength: d.bytes.count)
             batch.meta[g].inPort = DataplaneConfig.internetPort
             batch.meta[g].etherType = EtherType.ipv4
-            batch.meta[g].l3Offset = 14
-            batch.meta[g].l4Offset = 34
+            batch.meta[g].l3Offset = UInt16(EthernetFrame.headerLength)
+            batch.meta[g].l4Offset = UInt16(EthernetFrame.headerLength + IPv4Header.minimumLength)
             batch.meta[g].ipProtocol = IPProtocol.udp
             batch.meta[g].hasL4 = true
             batch.forward(g, to: DataplaneConfig.internetPort)

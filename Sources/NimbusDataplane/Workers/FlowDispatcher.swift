@@ -85,43 +85,37 @@ public struct FlowDispatcher: Sendable {
         fragments = Array(repeating: FragmentOwner(), count: count > 1 ? FlowDispatcher.fragmentSlots : 0)
     }
 
-    /// The worker for an Ethernet frame (one VLAN tag allowed).
+    /// The worker for an Ethernet frame (one 802.1Q tag allowed; 802.1ad-tagged frames go to worker 0).
     public mutating func worker(frame: UnsafeRawBufferPointer) -> Int {
-        guard count > 1, frame.count >= 14 else { return 0 }
-        var type = UInt16(frame[12]) << 8 | UInt16(frame[13])
-        var at = 14
-        if type == 0x8100, frame.count >= 18 {
-            type = UInt16(frame[16]) << 8 | UInt16(frame[17])
-            at = 18
-        }
-        guard type == EtherType.ipv4 else { return 0 }
-        return worker(ipv4: UnsafeRawBufferPointer(rebasing: frame[at...]))
+        guard count > 1, let eth = try? EthernetFrame(RawBytes(readOnly: frame)), eth.etherType == EtherType.ipv4,
+              eth.tagProtocolIdentifier != EtherType.qinq else { return 0 }
+        return worker(ipv4: eth.payload)
     }
 
     /// The worker for an IPv4 datagram (its header first; a capture may cut it short).
     public mutating func worker(ipv4 p: UnsafeRawBufferPointer) -> Int {
-        guard count > 1, p.count >= 20, p[0] >> 4 == 4 else { return 0 }
-        let hl = Int(p[0] & 0x0F) * 4
-        guard hl >= 20, p.count >= hl else { return 0 }
-        let proto = p[9]
-        let src = FlowDispatcher.u32(p, 12), dst = FlowDispatcher.u32(p, 16)
-        let fragment = FlowDispatcher.u16(p, 6)
-        let offset = fragment & 0x1FFF, more = fragment & 0x2000 != 0
-        let id = FlowDispatcher.u16(p, 4)
-        if offset != 0 {
+        guard count > 1 else { return 0 }
+        return worker(ipv4: RawBytes(readOnly: p))
+    }
+
+    private mutating func worker(ipv4 bytes: RawBytes) -> Int {
+        guard let ip = try? IPv4Header(headerOf: bytes) else { return 0 }
+        let proto = ip.protocol
+        let src = ip.source.value, dst = ip.destination.value
+        let id = ip.identification
+        if ip.fragmentOffset != 0 {
             if let w = fragmentOwner(src, dst, proto, id) { return w }
             return bucket(FlowDispatcher.ordered(UInt64(src), UInt64(dst)) ^ UInt64(id) << 8 ^ UInt64(proto))
         }
         var w: Int
-        let l4 = UnsafeRawBufferPointer(rebasing: p[hl...])
-        if proto == IPProtocol.icmp, l4.count >= 8, ICMPHeader.isError(type: l4[0]),
-           let inner = quoted(UnsafeRawBufferPointer(rebasing: l4[8...])) {
+        if proto == IPProtocol.icmp, let icmp = try? ICMPHeader(ip.payload), icmp.isError,
+           let inner = quoted(icmp.body) {
             w = choose(inner.src, inner.srcPort, inner.dst, inner.dstPort, inner.proto)
         } else {
-            let (sp, dp) = FlowDispatcher.ports(proto, l4)
+            let (sp, dp) = FlowDispatcher.ports(proto, ip.payload)
             w = choose(src, sp, dst, dp, proto)
         }
-        if more { rememberFragment(src, dst, proto, id, worker: w) }
+        if ip.moreFragments { rememberFragment(src, dst, proto, id, worker: w) }
         return w
     }
 
@@ -181,34 +175,24 @@ public struct FlowDispatcher: Sendable {
 
     /// Source and destination port; an ICMP echo's identifier stands for both.
     @inline(__always)
-    static func ports(_ proto: UInt8, _ l4: UnsafeRawBufferPointer) -> (UInt16, UInt16) {
+    static func ports(_ proto: UInt8, _ l4: RawBytes) -> (UInt16, UInt16) {
         switch proto {
         case IPProtocol.tcp, IPProtocol.udp:
-            guard l4.count >= 4 else { return (0, 0) }
-            return (u16(l4, 0), u16(l4, 2))
+            guard let ports = try? TransportPortsView(l4) else { return (0, 0) }
+            return (ports.sourcePort, ports.destinationPort)
         case IPProtocol.icmp:
-            guard l4.count >= 8, l4[0] == ICMPHeader.echoRequest || l4[0] == ICMPHeader.echoReply else { return (0, 0) }
-            let id = u16(l4, 4)
-            return (id, id)
+            guard let icmp = try? ICMPHeader(l4), icmp.isEcho else { return (0, 0) }
+            return (icmp.identifier, icmp.identifier)
         default:
             return (0, 0)
         }
     }
 
-    private func quoted(_ q: UnsafeRawBufferPointer) -> (src: UInt32, srcPort: UInt16, dst: UInt32, dstPort: UInt16, proto: UInt8)? {
-        guard q.count >= 20, q[0] >> 4 == 4 else { return nil }
-        let hl = Int(q[0] & 0x0F) * 4
-        guard hl >= 20, q.count >= hl else { return nil }
-        let (sp, dp) = FlowDispatcher.ports(q[9], UnsafeRawBufferPointer(rebasing: q[hl...]))
-        return (FlowDispatcher.u32(q, 12), sp, FlowDispatcher.u32(q, 16), dp, q[9])
-    }
-
-    @inline(__always)
-    static func u16(_ p: UnsafeRawBufferPointer, _ at: Int) -> UInt16 { UInt16(p[at]) << 8 | UInt16(p[at + 1]) }
-
-    @inline(__always)
-    static func u32(_ p: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
-        UInt32(p[at]) << 24 | UInt32(p[at + 1]) << 16 | UInt32(p[at + 2]) << 8 | UInt32(p[at + 3])
+    /// The endpoints of the datagram an ICMP error quotes (`q`: the error's body), as far as it is quoted.
+    private func quoted(_ q: RawBytes) -> (src: UInt32, srcPort: UInt16, dst: UInt32, dstPort: UInt16, proto: UInt8)? {
+        guard let ip = try? IPv4Header(headerOf: q) else { return nil }
+        let (sp, dp) = FlowDispatcher.ports(ip.protocol, ip.payload)
+        return (ip.source.value, sp, ip.destination.value, dp, ip.protocol)
     }
 
     // MARK: Fragments

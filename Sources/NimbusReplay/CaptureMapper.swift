@@ -112,7 +112,7 @@ final class CaptureMapper {
             var target: (address: IPv4Address, port: UInt16)?
             switch proto {
             case IPProtocol.tcp, IPProtocol.udp:
-                if let e = publicEndpoint(proto, transport.u16(TransportPorts.destinationOffset)) {
+                if let e = publicEndpoint(proto, TransportPortsView(unchecked: transport).destinationPort) {
                     target = e
                     IPv4Rewrite.rewrite(.destination, of: ip, transport: transport, protocol: proto, to: e.address, port: e.port)
                 }
@@ -142,7 +142,7 @@ final class CaptureMapper {
     /// The port (TCP/UDP) or echo identifier (ICMP echo request) a quoted datagram was sent from.
     static func sourcePort(_ quoted: QuotedIPv4Datagram) -> UInt16? {
         switch quoted.protocol {
-        case IPProtocol.tcp, IPProtocol.udp: quoted.payload.u16(TransportPorts.sourceOffset)
+        case IPProtocol.tcp, IPProtocol.udp: TransportPortsView(unchecked: quoted.payload).sourcePort
         case IPProtocol.icmp: ICMPHeader(unchecked: quoted.payload).identifier
         default: nil
         }

@@ -152,11 +152,11 @@ public struct ConntrackStage: ~Copyable {
         let m = batch.meta[i]
         let now = m.timestamp
         let frame = batch.bytes(i)
-        let ip = frame.suffix(from: Int(m.l3Offset))
-        let src = ip.u32(12), dst = ip.u32(16)
+        let ip = IPv4Header(unchecked: frame.suffix(from: Int(m.l3Offset)))
+        let src = ip.source.value, dst = ip.destination.value
         let proto = m.ipProtocol
-        let id = ip.u16(4)
-        let firstFragment = ip.u16(6) & 0x2000 != 0  // more fragments, offset 0 (hasL4 below)
+        let id = ip.identification
+        let firstFragment = ip.moreFragments  // more fragments, offset 0 (hasL4 below)
         guard m.hasL4 else {
             if fragments.isAllowed(source: src, destination: dst, protocol: proto, id: id, now: now) {
                 ctx.trace.record(i, .conntrack, .fragmentFollows)
@@ -168,17 +168,19 @@ public struct ConntrackStage: ~Copyable {
         var sport: UInt16 = 0, dport: UInt16 = 0, service: UInt16 = 0
         var tcpFlags: UInt8 = 0
         switch proto {
-        case IPProtocol.tcp:
-            sport = l4.u16(0); dport = l4.u16(2); service = dport
-            tcpFlags = l4.u8(13)
-        case IPProtocol.udp:
-            sport = l4.u16(0); dport = l4.u16(2); service = dport
+        case IPProtocol.tcp, IPProtocol.udp:
+            let ports = TransportPortsView(unchecked: l4)
+            sport = ports.sourcePort
+            dport = ports.destinationPort
+            service = dport
+            if proto == IPProtocol.tcp { tcpFlags = TCPHeader(unchecked: l4).flags }
         case IPProtocol.icmp:
-            let type = l4.u8(0)
-            service = UInt16(type) << 8 | UInt16(l4.u8(1))
-            if type == ICMPHeader.echoRequest || type == ICMPHeader.echoReply {
-                sport = l4.u16(4); dport = sport
-            } else if type == 3 || type == 4 || type == 5 || type == 11 || type == 12 {
+            let icmp = ICMPHeader(unchecked: l4)
+            service = UInt16(icmp.type) << 8 | UInt16(icmp.code)
+            if icmp.isEcho {
+                sport = icmp.identifier
+                dport = sport
+            } else if icmp.isError {
                 return related(l4, i, &ctx)
             }
         default:
@@ -213,7 +215,7 @@ public struct ConntrackStage: ~Copyable {
             } else {
                 return .ctInvalid
             }
-        } else if proto == IPProtocol.icmp && l4.u8(0) == ICMPHeader.echoReply && !loose {
+        } else if proto == IPProtocol.icmp && ICMPHeader(unchecked: l4).type == ICMPHeader.echoReply && !loose {
             return .ctInvalid
         }
         if m.inPort != DataplaneConfig.internetPort
@@ -277,11 +279,13 @@ public struct ConntrackStage: ~Copyable {
         let l4 = quoted.payload
         var sport: UInt16 = 0, dport: UInt16 = 0
         if proto == IPProtocol.tcp || proto == IPProtocol.udp {
-            guard l4.count >= 4 else { return .ctInvalid }
-            sport = l4.u16(0); dport = l4.u16(2)
+            guard let ports = try? TransportPortsView(l4) else { return .ctInvalid }
+            sport = ports.sourcePort
+            dport = ports.destinationPort
         } else if proto == IPProtocol.icmp {
-            guard l4.count >= 8 else { return .ctInvalid }
-            sport = l4.u16(4); dport = sport
+            guard let echo = try? ICMPHeader(l4) else { return .ctInvalid }
+            sport = echo.identifier
+            dport = sport
         }
         let (key, _) = FlowKey.canonical(protocol: proto, source: quoted.source, sourcePort: sport,
                                          destination: quoted.destination, destinationPort: dport)

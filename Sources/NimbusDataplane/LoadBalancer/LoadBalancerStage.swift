@@ -172,10 +172,10 @@ public struct LoadBalancerStage: ~Copyable {
         let m = batch.meta[i]
         let ip = batch.bytes(i).suffix(from: Int(m.l3Offset))
         let proto = m.ipProtocol
-        let dst = ip.u32(16), src = ip.u32(12)
+        let dst = IPv4Header(unchecked: ip).destination.value, src = IPv4Header(unchecked: ip).source.value
         if !m.hasL4 {
             // Later fragments: to a VIP, follow their first fragment's target.
-            if let to = fragments.find(src, dst, proto, ip.u16(4), now: m.timestamp) {
+            if let to = fragments.find(IPv4Header(unchecked: ip), now: m.timestamp) {
                 IPv4Header(unchecked: ip).setDestination(IPv4Address(value: to))
                 batch.meta[i].dnat = true
             }
@@ -183,7 +183,8 @@ public struct LoadBalancerStage: ~Copyable {
         }
         guard proto == IPProtocol.tcp || proto == IPProtocol.udp else { return }
         let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
-        let sport = l4.u16(0), dport = l4.u16(2)
+        let ports = TransportPortsView(unchecked: l4)
+        let sport = ports.sourcePort, dport = ports.destinationPort
         if let l = listenerIndex.find(LoadBalancerStage.listenerKey(dst, proto, dport)) {
             let reason = forward(&batch, i, ip, l4, Int(l), src: src, sport: sport, &ctx)
             if reason != .none {
@@ -235,13 +236,13 @@ public struct LoadBalancerStage: ~Copyable {
         let f = index!
         var flow = flows[f]
         flow.lastSeen = now
-        if proto == IPProtocol.tcp { flow.teardown.observe(l4.u8(13), fromOriginator: true) }
+        if proto == IPProtocol.tcp { flow.teardown.observe(TCPHeader(unchecked: l4).flags, fromOriginator: true) }
         flows[f] = flow
         let slot = listeners[l].slots[Int(flow.target)]
         counters[slot].packets += 1
         counters[slot].bytes += UInt64(m.length)
-        if ip.u16(6) & 0x2000 != 0 {
-            fragments.record(src, ip.u32(16), proto, ip.u16(4), replacement: flow.targetAddress, now: now)
+        if IPv4Header(unchecked: ip).moreFragments {
+            fragments.record(IPv4Header(unchecked: ip), replacement: flow.targetAddress, now: now)
         }
         rewrite(ip, l4, proto, address: flow.targetAddress, port: listeners[l].targetPort, destination: true)
         batch.meta[i].dnat = true
@@ -263,7 +264,7 @@ public struct LoadBalancerStage: ~Copyable {
         let ip = batch.bytes(i).suffix(from: Int(m.l3Offset))
         let l4 = batch.bytes(i).suffix(from: Int(m.l4Offset))
         flow.lastSeen = m.timestamp
-        if flow.proto == IPProtocol.tcp { flow.teardown.observe(l4.u8(13), fromOriginator: false) }
+        if flow.proto == IPProtocol.tcp { flow.teardown.observe(TCPHeader(unchecked: l4).flags, fromOriginator: false) }
         flows[f] = flow
         let slot = listeners[l].slots[Int(flow.target)]
         counters[slot].packets += 1

@@ -152,7 +152,7 @@ public struct NATStage: ~Copyable {
         if gateways.isEmpty && elasticIPs.isEmpty { return }
         guard batch.meta[i].etherType == EtherType.ipv4 else { return }
         let ip = batch.bytes(i).suffix(from: Int(batch.meta[i].l3Offset))
-        let dst = ip.u32(16)
+        let dst = IPv4Header(unchecked: ip).destination.value
         let reason: DropReason
         if let (internalAddress, _) = elasticIPs.lookup(IPv4Address(value: dst)) {
             reason = translateInboundElastic(&batch, i, ip, internalAddress, &ctx)
@@ -179,7 +179,6 @@ public struct NATStage: ~Copyable {
                                                   _ internalAddress: UInt32, _ ctx: inout StageContext) -> DropReason {
         let m = batch.meta[i]
         let proto = m.ipProtocol
-        let id = ip.u16(4)
         if !m.hasL4 {
             // Later fragments carry no ports: the address alone is translated.
             rewrite(.destination, ip, internalAddress, port: nil, m)
@@ -195,8 +194,8 @@ public struct NATStage: ~Copyable {
             ICMPHeader(unchecked: l4).updateChecksum()
             return .none
         }
-        if ip.u16(6) & 0x2000 != 0 {
-            fragments.record(ip.u32(12), ip.u32(16), proto, id, replacement: internalAddress, now: m.timestamp)
+        if IPv4Header(unchecked: ip).moreFragments {
+            fragments.record(IPv4Header(unchecked: ip), replacement: internalAddress, now: m.timestamp)
         }
         rewrite(.destination, ip, internalAddress, port: nil, m)
         ctx.trace.record(i, .natIn, .natTranslated, internalAddress, 0)
@@ -210,7 +209,7 @@ public struct NATStage: ~Copyable {
         let proto = m.ipProtocol
         let now = m.timestamp
         if !m.hasL4 {
-            guard let to = fragments.find(ip.u32(12), ip.u32(16), proto, ip.u16(4), now: now) else {
+            guard let to = fragments.find(IPv4Header(unchecked: ip), now: now) else {
                 return .ctFragmentUnmatched
             }
             rewrite(.destination, ip, to, port: nil, m)
@@ -221,7 +220,7 @@ public struct NATStage: ~Copyable {
             return translateInboundICMPError(ip, l4, m, &ctx, i)
         }
         guard let port = NATStage.mappedPort(proto, l4, inbound: true) else { return .natNoMapping }
-        guard let idx = external.find(natKey(proto, ip.u32(16), port)) else { return .natNoMapping }
+        guard let idx = external.find(natKey(proto, IPv4Header(unchecked: ip).destination.value, port)) else { return .natNoMapping }
         var mapping = table[idx]
         guard !isExpired(mapping, now) else {
             removeExpired(idx)
@@ -231,21 +230,21 @@ public struct NATStage: ~Copyable {
         let internalPort = UInt16(truncatingIfNeeded: mapping.internalKey)
         if !policies[Int(mapping.gateway)].endpointIndependentFiltering {
             // Only a remote the instance has sent to may answer (the flow it opened is still tracked).
-            let remotePort = proto == IPProtocol.icmp ? internalPort : l4.u16(0)
+            let remotePort = proto == IPProtocol.icmp ? internalPort : TransportPortsView(unchecked: l4).sourcePort
             let localPort = internalPort
-            let (key, _) = FlowKey.canonical(protocol: proto, source: ip.u32(12), sourcePort: remotePort,
+            let (key, _) = FlowKey.canonical(protocol: proto, source: IPv4Header(unchecked: ip).source.value, sourcePort: remotePort,
                                              destination: internalAddress, destinationPort: localPort)
             if conntrack.isEnabled {
                 guard let e = conntrack.liveFlow(key, now: now) else { return .natFiltered }
                 batch.meta[i].flowHint = UInt32(e + 1)
             }
         }
-        if ip.u16(6) & 0x2000 != 0 {
-            fragments.record(ip.u32(12), ip.u32(16), proto, ip.u16(4), replacement: internalAddress, now: now)
+        if IPv4Header(unchecked: ip).moreFragments {
+            fragments.record(IPv4Header(unchecked: ip), replacement: internalAddress, now: now)
         }
         mapping.lastSeen = now
         mapping.seenInbound = true
-        if proto == IPProtocol.tcp { mapping.teardown.observe(l4.u8(13), fromOriginator: false) }
+        if proto == IPProtocol.tcp { mapping.teardown.observe(TCPHeader(unchecked: l4).flags, fromOriginator: false) }
         table[idx] = mapping
         rewrite(.destination, ip, internalAddress, port: internalPort, m)
         ctx.trace.record(i, .natIn, .natTranslated, internalAddress, UInt32(internalPort))
@@ -290,13 +289,13 @@ public struct NATStage: ~Copyable {
         let m = batch.meta[i]
         let ip = batch.bytes(i).suffix(from: Int(m.l3Offset))
         let proto = m.ipProtocol
-        let src = ip.u32(12)
+        let src = IPv4Header(unchecked: ip).source.value
         let now = m.timestamp
         // The instance that sent it: the ingress port, or for a hairpinned reply, the owner of the source.
         let port = Int(m.inPort)
         let eip = portEIP[port]
         if !m.hasL4 {
-            let to = eip != 0 ? eip : fragments.find(ip.u32(12), ip.u32(16), proto, ip.u16(4), now: now)
+            let to = eip != 0 ? eip : fragments.find(IPv4Header(unchecked: ip), now: now)
             guard let to else { return .ctFragmentUnmatched }
             rewrite(.source, ip, to, port: nil, m)
             return .none
@@ -306,7 +305,7 @@ public struct NATStage: ~Copyable {
             return translateOutboundICMPError(ip, l4, m, eip: eip, &ctx, i)
         }
         if eip != 0 {
-            if ip.u16(6) & 0x2000 != 0 { fragments.record(src, ip.u32(16), proto, ip.u16(4), replacement: eip, now: now) }
+            if IPv4Header(unchecked: ip).moreFragments { fragments.record(IPv4Header(unchecked: ip), replacement: eip, now: now) }
             rewrite(.source, ip, eip, port: nil, m)
             ctx.trace.record(i, .natOut, .natTranslated, eip, 0)
             return .none
@@ -327,11 +326,11 @@ public struct NATStage: ~Copyable {
         }
         var mapping = table[idx!]
         mapping.lastSeen = now
-        if proto == IPProtocol.tcp { mapping.teardown.observe(l4.u8(13), fromOriginator: true) }
+        if proto == IPProtocol.tcp { mapping.teardown.observe(TCPHeader(unchecked: l4).flags, fromOriginator: true) }
         table[idx!] = mapping
         let external = UInt32(truncatingIfNeeded: mapping.externalKey >> 16)
         let externalPort = UInt16(truncatingIfNeeded: mapping.externalKey)
-        if ip.u16(6) & 0x2000 != 0 { fragments.record(src, ip.u32(16), proto, ip.u16(4), replacement: external, now: now) }
+        if IPv4Header(unchecked: ip).moreFragments { fragments.record(IPv4Header(unchecked: ip), replacement: external, now: now) }
         rewrite(.source, ip, external, port: externalPort, m)
         ctx.trace.record(i, .natOut, .natTranslated, external, UInt32(externalPort))
         return .none
@@ -367,13 +366,11 @@ public struct NATStage: ~Copyable {
     static func mappedPort(_ proto: UInt8, _ l4: RawBytes, inbound: Bool) -> UInt16? {
         switch proto {
         case IPProtocol.tcp, IPProtocol.udp:
-            guard l4.count >= 4 else { return nil }
-            return inbound ? l4.u16(2) : l4.u16(0)
+            guard let ports = try? TransportPortsView(l4) else { return nil }
+            return inbound ? ports.destinationPort : ports.sourcePort
         case IPProtocol.icmp:
-            guard l4.count >= 8 else { return nil }
-            let t = l4.u8(0)
-            guard t == ICMPHeader.echoRequest || t == ICMPHeader.echoReply else { return nil }
-            return l4.u16(4)
+            guard let icmp = try? ICMPHeader(l4), icmp.isEcho else { return nil }
+            return icmp.identifier
         default:
             return nil
         }
@@ -523,6 +520,17 @@ struct FragmentTranslations {
             for i in slots.indices { slots[i] = Slot() }
             used = false
         }
+    }
+
+    /// Remembers the address datagram `ip`'s later fragments are rewritten to (from its first fragment,
+    /// before the rewrite).
+    mutating func record(_ ip: IPv4Header, replacement: UInt32, now: UInt64) {
+        record(ip.source.value, ip.destination.value, ip.protocol, ip.identification, replacement: replacement, now: now)
+    }
+
+    /// The address a later fragment of `ip`'s datagram is rewritten to, if its first fragment was.
+    func find(_ ip: IPv4Header, now: UInt64) -> UInt32? {
+        find(ip.source.value, ip.destination.value, ip.protocol, ip.identification, now: now)
     }
 
     func find(_ src: UInt32, _ dst: UInt32, _ proto: UInt8, _ id: UInt16, now: UInt64) -> UInt32? {

@@ -25,10 +25,10 @@ let noAllocations = BenchmarkThresholds(absolute: [.p0: 0, .p25: 0, .p50: 0, .p7
 
 /// A flow table filled with `count` keys (a class, so the benchmark closures can share the `~Copyable` table).
 final class TableFixture: @unchecked Sendable {
-    var table: FlowTable
+    var table: FlowTable<FlowKey, FlowEntry>
     init(capacity: Int, keys: UnsafeMutablePointer<FlowKey>, count: Int) {
-        table = FlowTable(capacity: capacity)
-        for f in 0..<count { _ = table.insert(keys[f]) }
+        table = FlowTable(capacity: capacity, wheelSlots: 8192)
+        for f in 0..<count { _ = table.insert(keys[f], FlowEntry(key: keys[f]), deadline: 1_000_000_000_000) }
     }
 }
 
@@ -274,9 +274,9 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("flow-table-insert-remove-100000-flows", configuration: .init(scalingFactor: .mega)) { benchmark in
         var sum = 0
         for _ in benchmark.scaledIterations {
-            if let e = churnTable.table.insert(shortFlow) {
+            if let e = churnTable.table.insert(shortFlow, FlowEntry(key: shortFlow), deadline: 1_000_000_000_000) {
                 sum &+= e
-                churnTable.table.remove(e)
+                churnTable.table.remove(e, key: shortFlow)
             }
         }
         blackHole(sum)

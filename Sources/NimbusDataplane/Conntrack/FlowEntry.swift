@@ -16,6 +16,27 @@ public struct FlowEntry: Sendable, BitwiseCopyable {
     public var originPort: UInt16
     public var responderPort: UInt16
 
+    /// The entry of a flow under `key` with nothing counted yet (benchmarks and tests fill tables with it).
+    public init(key: FlowKey) {
+        self.init(key: key, created: 0, lastSeen: 0, bytes: 0, packetsOriginal: 0, packetsReply: 0, state: .unreplied,
+                  originIsB: false, flags: 0, originPort: 0, responderPort: 0)
+    }
+
+    init(key: FlowKey, created: UInt64, lastSeen: UInt64, bytes: UInt64, packetsOriginal: UInt32, packetsReply: UInt32,
+         state: FlowState, originIsB: Bool, flags: UInt8, originPort: UInt16, responderPort: UInt16) {
+        self.key = key
+        self.created = created
+        self.lastSeen = lastSeen
+        self.bytes = bytes
+        self.packetsOriginal = packetsOriginal
+        self.packetsReply = packetsReply
+        self.state = state
+        self.originIsB = originIsB
+        self.flags = flags
+        self.originPort = originPort
+        self.responderPort = responderPort
+    }
+
     public static let finOriginal: UInt8 = 1
     public static let finReply: UInt8 = 2
     public static let seenReply: UInt8 = 4

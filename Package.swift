@@ -46,6 +46,8 @@ let package = Package(
             name: "NimbusTopology",
             dependencies: ["NimbusWire", "NimbusDataplane", "NimbusVPN", .product(name: "Yams", package: "Yams")]
         ),
+        // nimbus draw: a validated topology -> Graphviz DOT text (pure; running Graphviz is the CLI's).
+        .target(name: "NimbusDraw", dependencies: ["NimbusTopology", "NimbusWire"]),
         // The WireGuard protocol: Noise_IKpsk2 handshake, BLAKE2s, transport, replay window, cookies, timers.
         .target(name: "NimbusVPN", dependencies: ["NimbusWire", .product(name: "Crypto", package: "swift-crypto")]),
         // The replay harness: captures in, dataplane, port captures + drops + report out. It takes a compiled
@@ -67,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "nimbus",
             dependencies: [
-                "NimbusWire", "NimbusTopology", "NimbusReplay", "NimbusDataplane", "NimbusBench", "NimbusLive",
+                "NimbusWire", "NimbusTopology", "NimbusDraw", "NimbusReplay", "NimbusDataplane", "NimbusBench", "NimbusLive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -78,6 +80,7 @@ let package = Package(
             dependencies: ["NimbusDataplane", "NimbusWire", "NimbusVPN", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(name: "NimbusTopologyTests", dependencies: ["NimbusTopology", "NimbusWire"]),
+        .testTarget(name: "NimbusDrawTests", dependencies: ["NimbusDraw", "NimbusTopology", "NimbusWire"]),
         .testTarget(name: "NimbusVPNTests", dependencies: ["NimbusVPN", "NimbusWire", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "NimbusReplayTests",

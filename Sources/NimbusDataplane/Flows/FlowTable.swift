@@ -40,7 +40,7 @@ public struct FlowTable<Key: HashIndexKey, Entry: BitwiseCopyable>: ~Copyable {
     /// when the table is full.
     public mutating func insert(_ key: Key, _ entry: Entry, deadline: UInt64) -> Int? {
         guard let i = entries.add(entry, deadline: deadline) else { return nil }
-        index.insert(key, i)
+        index.insertNew(key, i)
         return i
     }
 

@@ -77,6 +77,19 @@ public struct HashIndex<Key: HashIndexKey>: ~Copyable {
         return true
     }
 
+    /// Maps `key`, which the caller knows is absent, to `index`: the probe looks for a free slot only.
+    /// Returns false when the index is at capacity.
+    @discardableResult
+    public mutating func insertNew(_ key: Key, _ index: Int) -> Bool {
+        guard count < capacity else { return false }
+        var s = home(key)
+        while slots[s].index != 0 { s = (s + 1) & mask }
+        slots[s].key = key
+        slots[s].index = UInt32(index + 1)
+        count += 1
+        return true
+    }
+
     /// Forgets every key.
     public mutating func removeAll() {
         if count > 0 { memset(slots, 0, (mask + 1) * MemoryLayout<Slot>.stride) }

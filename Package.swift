@@ -82,12 +82,29 @@ let package = Package(
         .testTarget(name: "NimbusTopologyTests", dependencies: ["NimbusTopology", "NimbusWire"]),
         .testTarget(name: "NimbusDrawTests", dependencies: ["NimbusDraw", "NimbusTopology", "NimbusWire"]),
         .testTarget(name: "NimbusVPNTests", dependencies: ["NimbusVPN", "NimbusWire", .product(name: "Crypto", package: "swift-crypto")]),
+        // Helpers the end-to-end test targets share: repository paths, captures in and out, running a program.
+        .target(name: "NimbusTestSupport", dependencies: ["NimbusPcap", "NimbusWire"], path: "Tests/NimbusTestSupport"),
+        // End to end, by what they test: replays (goldens, corpus, hostile traffic, --map, reset), the command
+        // line, nimbus bench, and live mode on namespaces (root).
         .testTarget(
             name: "NimbusReplayTests",
             dependencies: [
-                "NimbusReplay", "NimbusPcap", "NimbusTopology", "NimbusDataplane", "NimbusWire", "NimbusVPN", "NimbusBench", "nimbus",
+                "NimbusTestSupport", "NimbusReplay", "NimbusPcap", "NimbusTopology", "NimbusDataplane", "NimbusWire", "NimbusVPN",
+                "nimbus",
             ],
             resources: [.copy("Golden")]
+        ),
+        .testTarget(
+            name: "NimbusCLITests",
+            dependencies: ["NimbusTestSupport", "NimbusReplay", "NimbusPcap", "NimbusTopology", "NimbusWire", "nimbus"]
+        ),
+        .testTarget(
+            name: "NimbusBenchTests",
+            dependencies: ["NimbusTestSupport", "NimbusBench", "NimbusTopology", "NimbusDataplane", "NimbusWire", "NimbusVPN", "nimbus"]
+        ),
+        .testTarget(
+            name: "NimbusLiveTests",
+            dependencies: ["NimbusTestSupport", "NimbusReplay", "NimbusPcap", "NimbusTopology", "NimbusDataplane", "NimbusWire", "nimbus"]
         ),
     ],
     swiftLanguageModes: [.v6]

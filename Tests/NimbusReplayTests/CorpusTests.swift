@@ -1,5 +1,6 @@
 import Foundation
 import NimbusReplay
+import NimbusTestSupport
 import NimbusTopology
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import NimbusDataplane
 import NimbusPcap
 import NimbusReplay
+import NimbusTestSupport
 import NimbusTopology
 import NimbusWire
 import Testing

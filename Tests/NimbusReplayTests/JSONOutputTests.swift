@@ -1,6 +1,7 @@
 import Foundation
 import NimbusDataplane
 import NimbusReplay
+import NimbusTestSupport
 import NimbusTopology
 import NimbusWire
 import Testing

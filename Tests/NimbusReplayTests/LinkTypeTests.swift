@@ -1,6 +1,7 @@
 import Foundation
 import NimbusPcap
 import NimbusReplay
+import NimbusTestSupport
 import NimbusTopology
 import NimbusWire
 import Testing

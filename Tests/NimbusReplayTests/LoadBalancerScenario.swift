@@ -1,3 +1,4 @@
+import NimbusTestSupport
 import NimbusWire
 
 /// The traffic of `Topologies/load-balancer.yaml`: clients from the internet through the public VIP

@@ -1,4 +1,5 @@
 import NimbusDataplane
+import NimbusTestSupport
 import NimbusWire
 
 /// The traffic of `Topologies/nat-private.yaml`: private instances reaching the internet through the NAT

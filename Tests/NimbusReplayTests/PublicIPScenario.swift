@@ -1,3 +1,4 @@
+import NimbusTestSupport
 import NimbusWire
 
 /// The traffic of the `Topologies/public-ip.yaml` example: what the internet and web-1 send, covering

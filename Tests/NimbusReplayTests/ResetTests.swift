@@ -1,5 +1,6 @@
 import Foundation
 import NimbusDataplane
+import NimbusTestSupport
 import NimbusTopology
 import NimbusWire
 import Testing

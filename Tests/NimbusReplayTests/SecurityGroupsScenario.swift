@@ -1,3 +1,4 @@
+import NimbusTestSupport
 import NimbusWire
 
 /// The traffic of `Topologies/security-groups.yaml`: a web tier, an app tier only the web tier reaches,

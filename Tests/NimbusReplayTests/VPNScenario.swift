@@ -1,3 +1,4 @@
+import NimbusTestSupport
 import NimbusWire
 
 /// The traffic of the two-site VPN example (Topologies/vpn-site-to-site.yaml and vpn-office.yaml): app-1

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import NimbusTestSupport
 #endif
 import Foundation
 import NimbusDataplane

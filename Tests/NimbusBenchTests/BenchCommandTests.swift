@@ -1,5 +1,6 @@
 import Foundation
 import NimbusBench
+import NimbusTestSupport
 import Testing
 
 /// `nimbus bench` as users run it, with small counts: the JSON it prints and its argument errors.

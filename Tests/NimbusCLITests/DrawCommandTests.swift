@@ -1,4 +1,5 @@
 import Foundation
+import NimbusTestSupport
 import NimbusTopology
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import NimbusBench
+import NimbusTestSupport
 import Testing
 
 /// `nimbus bench --scenario vpn`: a session brought up with an in-memory peer, then sealing and opening

@@ -2,54 +2,60 @@ import Foundation
 import NimbusPcap
 import NimbusWire
 
-/// Paths and helpers shared by the replay tests.
-enum Repo {
-    /// The repository root: three levels above this file (Tests/NimbusReplayTests/Support.swift).
-    static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+/// Paths and helpers shared by the end-to-end test targets (replay, CLI, bench, live).
+public enum Repo {
+    /// The repository root: three levels above this file (Tests/NimbusTestSupport/Support.swift).
+    public static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
-    static let corpus = root.deletingLastPathComponent().appendingPathComponent("shared/corpus/pcaps").path
-    static let golden = root.appendingPathComponent("Tests/NimbusReplayTests/Golden").path
+    public static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+    public static let corpus = root.deletingLastPathComponent().appendingPathComponent("shared/corpus/pcaps").path
+    public static let golden = root.appendingPathComponent("Tests/NimbusReplayTests/Golden").path
     /// Set NIMBUS_UPDATE_GOLDEN=1 to rewrite golden files and example captures from what the code produces.
-    static let updateGolden = ProcessInfo.processInfo.environment["NIMBUS_UPDATE_GOLDEN"] == "1"
+    public static let updateGolden = ProcessInfo.processInfo.environment["NIMBUS_UPDATE_GOLDEN"] == "1"
 
     /// The `nimbus` executable built beside the test bundle.
-    static var nimbus: String {
+    public static var nimbus: String {
         let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         return dir.appendingPathComponent("nimbus").path
     }
 }
 
 /// A fresh temporary directory.
-func makeTempDirectory(_ tag: String = "nimbus") -> String {
+public func makeTempDirectory(_ tag: String = "nimbus") -> String {
     var template = Array("/tmp/\(tag)-XXXXXX".utf8CString)
     let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     return String(cString: p!)
 }
 
 /// Writes frames as an Ethernet pcap (nanosecond timestamps).
-func writePcap(_ path: String, _ frames: [(UInt64, [UInt8])], linkType: UInt32 = 1) throws {
+public func writePcap(_ path: String, _ frames: [(UInt64, [UInt8])], linkType: UInt32 = 1) throws {
     let w = try PcapWriter(path: path, linkType: linkType)
     for (t, f) in frames { try f.withUnsafeBytes { try w.write(timestamp: t, bytes: $0) } }
     try w.commit()
 }
 
 /// Reads every record of a capture.
-func readPcap(_ path: String) throws -> [(timestamp: UInt64, bytes: [UInt8])] {
+public func readPcap(_ path: String) throws -> [(timestamp: UInt64, bytes: [UInt8])] {
     let r = try CaptureReader(path: path)
     var out: [(UInt64, [UInt8])] = []
     while let rec = try r.next() { out.append((rec.timestamp, Array(rec.bytes))) }
     return out
 }
 
-struct CommandResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct CommandResult {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+
+    public init(status: Int32, stdout: String, stderr: String) {
+        self.status = status
+        self.stdout = stdout
+        self.stderr = stderr
+    }
 }
 
 /// Runs a program and collects its output.
-func run(_ executable: String, _ arguments: [String]) throws -> CommandResult {
+public func run(_ executable: String, _ arguments: [String]) throws -> CommandResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
@@ -66,7 +72,7 @@ func run(_ executable: String, _ arguments: [String]) throws -> CommandResult {
 
 /// Whether this process may mount file systems and make network namespaces: root with CAP_SYS_ADMIN in
 /// its effective capabilities (a container's root often lacks it). Read from /proc/self/status.
-let hasSysAdmin: Bool = {
+public let hasSysAdmin: Bool = {
     guard geteuid() == 0, let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
           let effective = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
@@ -75,7 +81,7 @@ let hasSysAdmin: Bool = {
 }()
 
 /// The path of a tool when it is installed.
-func tool(_ name: String) -> String? {
+public func tool(_ name: String) -> String? {
     for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/bin", "/sbin"] {
         let p = dir + "/" + name
         if FileManager.default.isExecutableFile(atPath: p) { return p }
@@ -84,8 +90,8 @@ func tool(_ name: String) -> String? {
 }
 
 extension Array where Element == UInt8 {
-    func u16(_ o: Int) -> UInt16 { UInt16(self[o]) << 8 | UInt16(self[o + 1]) }
-    func u32(_ o: Int) -> UInt32 { UInt32(u16(o)) << 16 | UInt32(u16(o + 2)) }
-    func mac(_ o: Int) -> MACAddress { MACAddress(value: UInt64(u16(o)) << 32 | UInt64(u32(o + 2))) }
-    func ip(_ o: Int) -> IPv4Address { IPv4Address(value: u32(o)) }
+    public func u16(_ o: Int) -> UInt16 { UInt16(self[o]) << 8 | UInt16(self[o + 1]) }
+    public func u32(_ o: Int) -> UInt32 { UInt32(u16(o)) << 16 | UInt32(u16(o + 2)) }
+    public func mac(_ o: Int) -> MACAddress { MACAddress(value: UInt64(u16(o)) << 32 | UInt64(u32(o + 2))) }
+    public func ip(_ o: Int) -> IPv4Address { IPv4Address(value: u32(o)) }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NimbusBench
+import NimbusTestSupport
 import Testing
 
 /// `nimbus bench --scenario nat|lb|mixed` as users run them, with small counts: the JSON keys SPEC.md

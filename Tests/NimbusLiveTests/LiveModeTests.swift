@@ -1,4 +1,5 @@
 import Foundation
+import NimbusTestSupport
 import Testing
 
 /// Why live mode cannot run here, or nil. (Outside the suite: its @Suite trait cannot refer to the type.)

@@ -112,9 +112,9 @@ public struct ReachQuery: Sendable {
 /// Answers reach questions against one site with one dataplane, reset between questions.
 public final class Reach {
     /// The address a flow from `internet` comes from, and the one a flow to `internet` goes to
-    /// (TEST-NET-2, RFC 5737): public, and owned by no example topology.
+    /// (TEST-NET-2, RFC 5737): public, and owned by no example topology (198.51.100.2 is a VPN endpoint).
     public static let internetSource = IPv4Address(198, 51, 100, 1)
-    public static let internetDestination = IPv4Address(198, 51, 100, 2)
+    public static let internetDestination = IPv4Address(198, 51, 100, 100)
     /// The client's source port (TCP/UDP) and ICMP echo identifier of the first packet.
     public static let clientPort: UInt16 = 49152
     public static let echoIdentifier: UInt16 = 4242

@@ -266,7 +266,7 @@ public final class Reach {
             return ReachAnswer(reachable: true, path: path, blockedBy: nil, first: first, reply: reply)
         }
         var blocker = blocker(reply, q)
-        if reply.outPort != nil, let left = reply.outPort {
+        if let left = reply.outPort {
             blocker = (ReachBlocker(kind: .route, name: sourceNetworkName(out)),
                        "the reply left on \(config.ports[Int(left)].name), not on \(config.ports[Int(q.inPort)].name)")
         }
@@ -340,12 +340,20 @@ public final class Reach {
 
     // MARK: Reading the answer
 
+    /// The IPv4 destination of an Ethernet frame (read through the wire views).
+    static func destination(of frame: [UInt8]) -> IPv4Address? {
+        var bytes = frame
+        return bytes.withUnsafeMutableBytes { buffer -> IPv4Address? in
+            guard let eth = try? EthernetFrame(RawBytes(buffer)), eth.etherType == EtherType.ipv4,
+                  let ip = try? IPv4Header(eth.payload) else { return nil }
+            return ip.destination
+        }
+    }
+
     /// The leg's trace as path steps, opened by the frame as it entered.
     func steps(_ leg: ReachLeg, title: String) -> [ReachStep] {
-        let summary = leg.frame.withUnsafeBytes { b in
-            var copy = Array(b)
-            return copy.withUnsafeMutableBytes { summarize(frame: RawBytes($0)) }
-        }
+        var copy = leg.frame
+        let summary = copy.withUnsafeMutableBytes { summarize(frame: RawBytes($0)) }
         return [ReachStep(stage: StageID.ingress.name, decision: "\(title) in \(config.ports[Int(leg.inPort)].name), \(summary)")]
             + leg.records.map { ReachStep(stage: $0.stage.name, decision: formatter.decision($0)) }
     }
@@ -372,9 +380,7 @@ public final class Reach {
         let record = leg.records.last { $0.event == .dropped }
         let reason = leg.drop == .none ? (record.flatMap { DropReason(rawValue: UInt16(truncatingIfNeeded: $0.a)) } ?? .none) : leg.drop
         let detail = record?.b ?? 0
-        let destination = leg.frame.withUnsafeBytes { b -> IPv4Address in
-            b.count >= 34 ? IPv4Address(value: UInt32(b[30]) << 24 | UInt32(b[31]) << 16 | UInt32(b[32]) << 8 | UInt32(b[33])) : .any
-        }
+        let destination = Self.destination(of: leg.frame) ?? .any
         guard leg.drop != .none || record != nil else {
             // Consumed (a VPN tunnel holds it for a handshake): it went into a tunnel, not to TO.
             return (ReachBlocker(kind: .route, name: sourceNetworkName(leg.inPort)), "taken into a VPN tunnel")

@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "NimbusDataplane", targets: ["NimbusDataplane"]),
         .library(name: "NimbusTopology", targets: ["NimbusTopology"]),
         .library(name: "NimbusReplay", targets: ["NimbusReplay"]),
+        .library(name: "NimbusExplain", targets: ["NimbusExplain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -53,6 +54,9 @@ let package = Package(
         // The replay harness: captures in, dataplane, port captures + drops + report out. It takes a compiled
         // DataplaneConfig, never a topology file.
         .target(name: "NimbusReplay", dependencies: ["NimbusWire", "NimbusPcap", "NimbusDataplane", "NimbusVPN"]),
+        // nimbus reach: the first packet of a flow and its reply through a real dataplane, traced and
+        // explained (the trace's words come from NimbusReplay's TraceFormatter).
+        .target(name: "NimbusExplain", dependencies: ["NimbusWire", "NimbusDataplane", "NimbusReplay"]),
         // nimbus bench: synthetic traffic in memory through the dataplane, timed; share-nothing workers.
         .target(
             name: "NimbusBench",
@@ -70,6 +74,7 @@ let package = Package(
             name: "nimbus",
             dependencies: [
                 "NimbusWire", "NimbusTopology", "NimbusDraw", "NimbusReplay", "NimbusDataplane", "NimbusBench", "NimbusLive",
+                "NimbusExplain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -90,7 +95,7 @@ let package = Package(
             name: "NimbusReplayTests",
             dependencies: [
                 "NimbusTestSupport", "NimbusReplay", "NimbusPcap", "NimbusTopology", "NimbusDataplane", "NimbusWire", "NimbusVPN",
-                "nimbus",
+                "NimbusExplain", "nimbus",
             ],
             resources: [.copy("Golden")]
         ),

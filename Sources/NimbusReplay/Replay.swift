@@ -132,7 +132,8 @@ final class SiteRuntime {
         self.globalPort = globalPort
         self.prefix = prefix
         formatter = TraceFormatter(portNames: globalPort.map { globalNames[$0] },
-                                   tunnels: site.config.vpnTunnels.map { ($0.name, $0.peers.map(\.publicKey.base64)) })
+                                   tunnels: site.config.vpnTunnels.map { ($0.name, $0.peers.map(\.publicKey.base64)) },
+                                   names: TraceNames(config: site.config))
     }
 }
 

@@ -101,7 +101,7 @@ extension Topology {
                 case .number(let n): n
                 }
                 return ACLRuleSpec(allow: r.action == .allow, protocolNumber: proto, ports: r.ports,
-                                   icmpType: r.icmpType, icmpCode: r.icmpCode, peer: peer)
+                                   icmpType: r.icmpType, icmpCode: r.icmpCode, peer: peer, number: r.number)
             }
         }
         return NetworkACLSpec(name: acl.name, inbound: rules(acl.inbound), outbound: rules(acl.outbound))

@@ -12,7 +12,8 @@ struct Nimbus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nimbus",
         abstract: "A software-defined network dataplane for IaaS clouds.",
-        subcommands: [Check.self, Replay.self, Reasons.self, BenchCommand.self, Draw.self, Up.self, Down.self, Exec.self]
+        subcommands: [Check.self, Replay.self, ReachCommand.self, Draw.self, Reasons.self, BenchCommand.self, Up.self, Down.self,
+                      Exec.self]
     )
 }
 

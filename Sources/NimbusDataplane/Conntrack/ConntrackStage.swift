@@ -121,7 +121,10 @@ public struct ConntrackStage: ~Copyable {
         let reason = track(&batch, i, &ctx)
         if reason != .none {
             batch.drop(i, reason)
-            ctx.trace.record(i, .conntrack, .dropped, UInt32(reason.rawValue))
+            // For a security-group refusal, the port whose groups refused it (the sender's for egress, the
+            // receiver's for ingress), so the trace can name the groups.
+            let port: UInt16 = reason == .sgEgressDenied ? m.inPort : reason == .sgIngressDenied ? m.outPort : 0
+            ctx.trace.record(i, .conntrack, .dropped, UInt32(reason.rawValue), UInt32(port))
         }
     }
 
@@ -218,20 +221,24 @@ public struct ConntrackStage: ~Copyable {
         } else if proto == IPProtocol.icmp && ICMPHeader(unchecked: l4).type == ICMPHeader.echoReply && !loose {
             return .ctInvalid
         }
-        if m.inPort != DataplaneConfig.internetPort
-            && !policy.allowsEgress(port: m.inPort, protocol: proto, servicePort: service, remote: IPv4Address(value: dst)) {
-            return .sgEgressDenied
+        // The groups that allowed it, for the trace: index + 1, 0 when that side is the internet.
+        var egressGroup = 0, ingressGroup = 0
+        if m.inPort != DataplaneConfig.internetPort {
+            egressGroup = policy.egressGroup(port: m.inPort, protocol: proto, servicePort: service,
+                                             remote: IPv4Address(value: dst)) + 1
+            if egressGroup == 0 { return .sgEgressDenied }
         }
-        if m.outPort != DataplaneConfig.internetPort
-            && !policy.allowsIngress(port: m.outPort, protocol: proto, servicePort: service, remote: IPv4Address(value: src)) {
-            return .sgIngressDenied
+        if m.outPort != DataplaneConfig.internetPort {
+            ingressGroup = policy.ingressGroup(port: m.outPort, protocol: proto, servicePort: service,
+                                               remote: IPv4Address(value: src)) + 1
+            if ingressGroup == 0 { return .sgIngressDenied }
         }
         let entry = FlowEntry(key: key, created: now, lastSeen: now, bytes: UInt64(m.length), packetsOriginal: 1,
                               packetsReply: 0, state: state, originIsB: reversed, flags: 0,
                               originPort: m.inPort, responderPort: m.outPort)
         guard table.insert(key, entry, deadline: now + Self.timeout(state, proto)) != nil else { return .ctTableFull }
         if firstFragment { fragments.allow(source: src, destination: dst, protocol: proto, id: id, now: now) }
-        ctx.trace.record(i, .conntrack, .flowCreated, UInt32(state.rawValue))
+        ctx.trace.record(i, .conntrack, .flowCreated, UInt32(state.rawValue), UInt32(egressGroup) << 16 | UInt32(ingressGroup))
         return .none
     }
 

@@ -26,7 +26,10 @@ public enum StageID: UInt8, Sendable, CaseIterable {
 public enum TraceEvent: UInt8, Sendable {
     /// classify: a = ethertype, b = IP protocol (or 0).
     case classified
-    /// any stage: a = drop reason.
+    /// any stage: a = drop reason; b = what decided, where the stage knows more: network-acl, the ACL
+    /// and rule (`NetworkACLStage.decodeTraceDetail`); conntrack on `sg-ingress-denied` /
+    /// `sg-egress-denied`, the port whose security groups refused it; router on `no-route`, the
+    /// destination's network + 1 (0: none); lb, the load balancer + 1. Otherwise 0.
     case dropped
     /// anti-spoof: the source is one the port may use.
     case sourceOK
@@ -59,11 +62,13 @@ public enum TraceEvent: UInt8, Sendable {
     /// vpn-in: tunnel a's timers fired as this packet arrived and sent, just before it, b >> 16 handshake
     /// initiations (rekeys, retries) and b & 0xFFFF other messages (keepalives, released packets).
     case vpnTimers
-    /// network-acl: the subnet ACLs on the way allow it.
+    /// network-acl: the subnet ACLs on the way allow it; a = the sender's subnet ACL and the rule that
+    /// allowed it, b = the receiver's (`NetworkACLStage.decodeTraceDetail`; 0 where no ACL applies).
     case aclAllowed
     /// conntrack: a packet of a tracked flow; a = flow state, b = 1 when from the originator.
     case flowHit
-    /// conntrack: a new flow allowed by the rules; a = its state.
+    /// conntrack: a new flow allowed by the rules; a = its state, b = the security group that allowed it
+    /// out (index + 1, in the high 16 bits; 0 from the internet) and in (low 16 bits; 0 to the internet).
     case flowCreated
     /// conntrack: an ICMP error about a tracked flow.
     case related

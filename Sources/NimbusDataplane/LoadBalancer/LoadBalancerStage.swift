@@ -189,7 +189,8 @@ public struct LoadBalancerStage: ~Copyable {
             let reason = forward(&batch, i, ip, l4, Int(l), src: src, sport: sport, &ctx)
             if reason != .none {
                 batch.drop(i, reason)
-                ctx.trace.record(i, .loadBalancer, .dropped, UInt32(reason.rawValue))
+                // b: which load balancer refused it (index + 1), for the trace to name.
+                ctx.trace.record(i, .loadBalancer, .dropped, UInt32(reason.rawValue), UInt32(listeners[Int(l)].lb + 1))
             }
             return
         }

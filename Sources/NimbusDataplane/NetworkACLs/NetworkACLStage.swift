@@ -45,15 +45,46 @@ public struct NetworkACLStage {
             default: service = 0
             }
         }
-        if out >= 0 && !NetworkACLSpec.decide(acls[Int(out)].outbound, m.ipProtocol, service, ip.destination) {
-            batch.drop(i, .naclOutboundDenied)
-            ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclOutboundDenied.rawValue))
-        } else if inn >= 0 && !NetworkACLSpec.decide(acls[Int(inn)].inbound, m.ipProtocol, service, ip.source) {
-            batch.drop(i, .naclInboundDenied)
-            ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclInboundDenied.rawValue))
-        } else {
-            ctx.trace.record(i, .networkACL, .aclAllowed)
+        // The deciding rule goes into the trace (`NetworkACLStage.traceDetail`), so `--trace` and
+        // `nimbus reach` can name it; untraced packets pay nothing for it.
+        var outDetail: UInt32 = 0, inDetail: UInt32 = 0
+        if out >= 0 {
+            let rules = acls[Int(out)].outbound
+            let rule = NetworkACLSpec.firstMatch(rules, m.ipProtocol, service, ip.destination)
+            outDetail = Self.traceDetail(acl: Int(out), rule: rule)
+            if !(rule.map { rules[$0].allow } ?? false) {
+                batch.drop(i, .naclOutboundDenied)
+                ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclOutboundDenied.rawValue), outDetail)
+                return
+            }
         }
+        if inn >= 0 {
+            let rules = acls[Int(inn)].inbound
+            let rule = NetworkACLSpec.firstMatch(rules, m.ipProtocol, service, ip.source)
+            inDetail = Self.traceDetail(acl: Int(inn), rule: rule)
+            if !(rule.map { rules[$0].allow } ?? false) {
+                batch.drop(i, .naclInboundDenied)
+                ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclInboundDenied.rawValue), inDetail)
+                return
+            }
+        }
+        ctx.trace.record(i, .networkACL, .aclAllowed, outDetail, inDetail)
+    }
+
+    /// How a trace record names the rule that decided: `(acl + 1) << 16 | (position + 1)`, the position in
+    /// the ACL's list (rule-number order); position part 0 when no rule matched (the default deny); 0
+    /// altogether when that side has no ACL.
+    @inline(__always)
+    static func traceDetail(acl: Int, rule: Int?) -> UInt32 {
+        UInt32(acl + 1) << 16 | UInt32((rule ?? -1) + 1)
+    }
+
+    /// Reads `traceDetail`: the ACL's index and the position of the rule that decided (nil: none matched),
+    /// or nil when no ACL was on that side.
+    public static func decodeTraceDetail(_ detail: UInt32) -> (acl: Int, rule: Int?)? {
+        guard detail >> 16 > 0 else { return nil }
+        let rule = Int(detail & 0xFFFF)
+        return (Int(detail >> 16) - 1, rule > 0 ? rule - 1 : nil)
     }
 }
 
@@ -69,8 +100,13 @@ public struct ACLRuleSpec: Sendable, Hashable {
     /// Source (inbound) or destination (outbound).
     public var peer: IPv4CIDR
 
+    /// The rule's number in the topology file (what users and `nimbus reach` call it); 0 when the config
+    /// was built by hand without numbers. The dataplane goes by list order, never by this.
+    public var number: Int
+
     public init(allow: Bool, protocolNumber: UInt8?, ports: [ClosedRange<UInt16>] = [], icmpType: UInt8? = nil,
-                icmpCode: UInt8? = nil, peer: IPv4CIDR) {
+                icmpCode: UInt8? = nil, peer: IPv4CIDR, number: Int = 0) {
+        self.number = number
         self.allow = allow
         self.protocolNumber = protocolNumber
         self.ports = ports
@@ -113,9 +149,10 @@ public struct NetworkACLSpec: Sendable {
         self.outbound = outbound
     }
 
+    /// The position of the first rule that matches; nil when none does (the packet is then denied).
     @inline(__always)
-    static func decide(_ rules: [ACLRuleSpec], _ proto: UInt8, _ servicePort: UInt16?, _ remote: IPv4Address) -> Bool {
-        for r in rules where r.matches(proto, servicePort, remote) { return r.allow }
-        return false
+    static func firstMatch(_ rules: [ACLRuleSpec], _ proto: UInt8, _ servicePort: UInt16?, _ remote: IPv4Address) -> Int? {
+        for (k, r) in rules.enumerated() where r.matches(proto, servicePort, remote) { return k }
+        return nil
     }
 }

@@ -139,18 +139,31 @@ public struct SecurityPolicy: Sendable {
     /// May `port`'s instance receive this first packet from `remote`?
     @inline(__always)
     public func allowsIngress(port: UInt16, protocol proto: UInt8, servicePort: UInt16, remote: IPv4Address) -> Bool {
-        for g in portGroups[Int(port)] where ingress[g].allows(protocol: proto, servicePort: servicePort, remote: remote) {
-            return true
-        }
-        return false
+        ingressGroup(port: port, protocol: proto, servicePort: servicePort, remote: remote) >= 0
     }
 
     /// May `port`'s instance send this first packet to `remote`?
     @inline(__always)
     public func allowsEgress(port: UInt16, protocol proto: UInt8, servicePort: UInt16, remote: IPv4Address) -> Bool {
-        for g in portGroups[Int(port)] where egress[g].allows(protocol: proto, servicePort: servicePort, remote: remote) {
-            return true
+        egressGroup(port: port, protocol: proto, servicePort: servicePort, remote: remote) >= 0
+    }
+
+    /// The first of `port`'s groups (index into `FirewallConfig.groups`) whose ingress rules admit this
+    /// first packet from `remote`, or -1: the same decision as `allowsIngress`, naming the group for traces.
+    @inline(__always)
+    public func ingressGroup(port: UInt16, protocol proto: UInt8, servicePort: UInt16, remote: IPv4Address) -> Int {
+        for g in portGroups[Int(port)] where ingress[g].allows(protocol: proto, servicePort: servicePort, remote: remote) {
+            return g
         }
-        return false
+        return -1
+    }
+
+    /// The first of `port`'s groups whose egress rules admit this first packet to `remote`, or -1.
+    @inline(__always)
+    public func egressGroup(port: UInt16, protocol proto: UInt8, servicePort: UInt16, remote: IPv4Address) -> Int {
+        for g in portGroups[Int(port)] where egress[g].allows(protocol: proto, servicePort: servicePort, remote: remote) {
+            return g
+        }
+        return -1
     }
 }

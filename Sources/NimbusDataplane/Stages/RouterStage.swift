@@ -160,14 +160,19 @@ public struct RouterStage {
         case .broadcast:
             fail(&batch, i, .notUnicast, &ctx)
         default:
-            fail(&batch, i, .noRoute, &ctx)
+            // The destination's network goes into the trace: what tells "private, closed to outsiders"
+            // from "nothing there".
+            fail(&batch, i, .noRoute, &ctx, detail: r.network >= 0 ? UInt32(r.network) + 1 : 0)
         }
     }
 
+    /// Drops the packet; `detail` (the trace record's `b`) is, for `no-route`, the destination's network + 1
+    /// (0: outside every network).
     @inline(__always)
-    private func fail(_ batch: inout PacketBatch, _ i: Int, _ reason: DropReason, _ ctx: inout StageContext) {
+    private func fail(_ batch: inout PacketBatch, _ i: Int, _ reason: DropReason, _ ctx: inout StageContext,
+                      detail: UInt32 = 0) {
         batch.drop(i, reason)
-        ctx.trace.record(i, .router, .dropped, UInt32(reason.rawValue))
+        ctx.trace.record(i, .router, .dropped, UInt32(reason.rawValue), detail)
     }
 
     private mutating func expire(_ batch: inout PacketBatch, _ i: Int, _ ctx: inout StageContext) {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NimbusDataplane
 import NimbusExplain
 import NimbusTopology
@@ -82,36 +83,13 @@ struct ReachCommand: ParsableCommand {
         return out + "not reachable: blocked by \(b.kind.rawValue) \(b.name)\(rule)\(direction)\n"
     }
 
-    /// SPEC's shape: `{"reachable", "path": [{"stage", "decision"}], "blocked-by": null | {...}}`.
+    /// SPEC's shape: `{"reachable", "path": [{"stage", "decision"}], "blocked-by": null | {...}}`, as a
+    /// `Codable` type encoded by Foundation's `JSONEncoder` (sorted keys, so the output is deterministic).
     static func json(_ a: ReachAnswer) -> String {
-        let path = a.path.map { "{\"stage\":\(quoted($0.stage)),\"decision\":\(quoted($0.decision))}" }
-        let blocked = a.blockedBy.map { b in
-            "{\"kind\":\(quoted(b.kind.rawValue)),\"name\":\(quoted(b.name)),\"rule\":\(b.rule.map(String.init) ?? "null"),"
-                + "\"direction\":\(b.direction.map(quoted) ?? "null")}"
-        } ?? "null"
-        return "{\"reachable\":\(a.reachable),\"path\":[\(path.joined(separator: ","))],\"blocked-by\":\(blocked)}\n"
-    }
-
-    /// A JSON string literal.
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(ReachJSON(a)) else { return "{}\n" }
+        return String(decoding: data, as: UTF8.self) + "\n"
     }
 
     /// Rows by columns, each column as wide as its widest cell.
@@ -125,5 +103,37 @@ struct ReachCommand: ParsableCommand {
             return s + "\n"
         }
         return line(header, columns) + zip(rows, cells).map { line($0, $1) }.joined()
+    }
+}
+
+/// `nimbus reach --json`, as SPEC.md fixes it. Keys that may be empty are always written (`null`).
+struct ReachJSON: Encodable {
+    struct Step: Encodable {
+        var stage: String
+        var decision: String
+    }
+
+    struct Blocker: Codable, Sendable, Equatable {
+        var kind: String
+        var name: String
+        @ExplicitNull var rule: Int?
+        @ExplicitNull var direction: String?
+    }
+
+    var reachable: Bool
+    var path: [Step]
+    @ExplicitNull var blockedBy: Blocker?
+
+    enum CodingKeys: String, CodingKey {
+        case reachable, path
+        case blockedBy = "blocked-by"
+    }
+
+    init(_ a: ReachAnswer) {
+        reachable = a.reachable
+        path = a.path.map { Step(stage: $0.stage, decision: $0.decision) }
+        blockedBy = a.blockedBy.map {
+            Blocker(kind: $0.kind.rawValue, name: $0.name, rule: $0.rule, direction: $0.direction)
+        }
     }
 }

@@ -166,20 +166,8 @@ import Testing
 
     /// Runs a program with PATH set to `path` (and the rest of the environment kept).
     func runWithPath(_ path: String, _ executable: String, _ arguments: [String]) throws -> CommandResult {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["PATH"] = path
-        p.environment = environment
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                             stderr: String(decoding: e, as: UTF8.self))
+        return try run(executable, arguments, environment: environment)
     }
 }

@@ -54,11 +54,12 @@ public struct CommandResult {
     }
 }
 
-/// Runs a program and collects its output.
-public func run(_ executable: String, _ arguments: [String]) throws -> CommandResult {
+/// Runs a program and collects its output; `environment` replaces this process's when given.
+public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
+    if let environment { p.environment = environment }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err

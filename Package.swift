@@ -1,6 +1,16 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+/// Swift's strict memory safety checking (Swift 6.2 and later) for the modules that use no unsafe
+/// construct at all: any that creeps in is then a diagnostic, and CI fails on warnings in our code.
+let strictMemorySafety: [SwiftSetting] = {
+    #if compiler(>=6.2)
+    return [.unsafeFlags(["-strict-memory-safety"])]
+    #else
+    return []
+    #endif
+}()
+
 let package = Package(
     name: "Nimbus",
     platforms: [.macOS(.v15)],
@@ -45,10 +55,11 @@ let package = Package(
         // YAML topology files -> validated model -> compiled dataplane configuration.
         .target(
             name: "NimbusTopology",
-            dependencies: ["NimbusWire", "NimbusDataplane", "NimbusVPN", .product(name: "Yams", package: "Yams")]
+            dependencies: ["NimbusWire", "NimbusDataplane", "NimbusVPN", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strictMemorySafety
         ),
         // nimbus draw: a validated topology -> Graphviz DOT text (pure; running Graphviz is the CLI's).
-        .target(name: "NimbusDraw", dependencies: ["NimbusTopology", "NimbusWire"]),
+        .target(name: "NimbusDraw", dependencies: ["NimbusTopology", "NimbusWire"], swiftSettings: strictMemorySafety),
         // The WireGuard protocol: Noise_IKpsk2 handshake, BLAKE2s, transport, replay window, cookies, timers.
         .target(name: "NimbusVPN", dependencies: ["NimbusWire", .product(name: "Crypto", package: "swift-crypto")]),
         // The replay harness: captures in, dataplane, port captures + drops + report out. It takes a compiled

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Foundation
 import Yams
 
 /// Reads and validates topology files.
@@ -46,23 +42,19 @@ public enum TopologyLoader {
         var message: String
     }
 
-    /// POSIX rather than Foundation, for the system's own wording ("No such file or directory").
+    /// Reads the file through Foundation, naming the common failures in the system's own words
+    /// ("No such file or directory"), which is what users know from every other tool. (This module
+    /// compiles under strict memory safety checking, so it does not call the C library with pointers.)
     private static func readFile(_ path: String) -> Result<String, ReadFailure> {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return .failure(ReadFailure(message: String(cString: strerror(errno)))) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .failure(ReadFailure(message: String(cString: strerror(errno))))
-            }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
+        let files = FileManager.default
+        guard files.fileExists(atPath: path) else { return .failure(ReadFailure(message: "No such file or directory")) }
+        if (try? files.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeDirectory {
+            return .failure(ReadFailure(message: "Is a directory"))
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
+        guard files.isReadableFile(atPath: path), let data = files.contents(atPath: path) else {
+            return .failure(ReadFailure(message: "Permission denied"))
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
             return .failure(ReadFailure(message: "not UTF-8 text"))
         }
         return .success(text)

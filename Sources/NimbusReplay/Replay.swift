@@ -341,16 +341,15 @@ struct ReplayRun: ~Copyable {
                     let host = mapper.hosts[h]
                     s = host.site
                     globalPort = sites[s].globalPort[Int(host.port)]
-                    try applyEvents(sites[s], upTo: ts, traceOutput: traceOutput)
                     bytes = mapper.frameFromHost(h, ip: ip)
                     mappedCounts[h].from += 1
                 case .toHost(let h):
                     let host = mapper.hosts[h]
                     s = host.site
                     globalPort = 0
-                    try applyEvents(sites[s], upTo: ts, traceOutput: traceOutput)
                     // The instance's flow gets its public endpoint when its packets are processed: finish
-                    // what is waiting before asking for it.
+                    // what is waiting (and the events due) before asking for it.
+                    try applyEvents(sites[s], upTo: ts, traceOutput: traceOutput)
                     try flush(sites[s], traceOutput: traceOutput)
                     let group = sites[s].group
                     bytes = mapper.frameToHost(h, ip: ip) { proto, port in

@@ -49,26 +49,33 @@ public struct NetworkACLStage {
         // `nimbus reach` can name it; untraced packets pay nothing for it.
         var outDetail: UInt32 = 0, inDetail: UInt32 = 0
         if out >= 0 {
-            let rules = acls[Int(out)].outbound
-            let rule = NetworkACLSpec.firstMatch(rules, m.ipProtocol, service, ip.destination)
-            outDetail = Self.traceDetail(acl: Int(out), rule: rule)
-            if !(rule.map { rules[$0].allow } ?? false) {
-                batch.drop(i, .naclOutboundDenied)
-                ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclOutboundDenied.rawValue), outDetail)
-                return
-            }
+            let allowed: Bool
+            (allowed, outDetail) = decide(Int(out), inbound: false, m.ipProtocol, service, ip.destination)
+            if !allowed { return deny(&batch, i, .naclOutboundDenied, outDetail, &ctx) }
         }
         if inn >= 0 {
-            let rules = acls[Int(inn)].inbound
-            let rule = NetworkACLSpec.firstMatch(rules, m.ipProtocol, service, ip.source)
-            inDetail = Self.traceDetail(acl: Int(inn), rule: rule)
-            if !(rule.map { rules[$0].allow } ?? false) {
-                batch.drop(i, .naclInboundDenied)
-                ctx.trace.record(i, .networkACL, .dropped, UInt32(DropReason.naclInboundDenied.rawValue), inDetail)
-                return
-            }
+            let allowed: Bool
+            (allowed, inDetail) = decide(Int(inn), inbound: true, m.ipProtocol, service, ip.source)
+            if !allowed { return deny(&batch, i, .naclInboundDenied, inDetail, &ctx) }
         }
         ctx.trace.record(i, .networkACL, .aclAllowed, outDetail, inDetail)
+    }
+
+    @inline(__always)
+    private func deny(_ batch: inout PacketBatch, _ i: Int, _ reason: DropReason, _ detail: UInt32,
+                      _ ctx: inout StageContext) {
+        batch.drop(i, reason)
+        ctx.trace.record(i, .networkACL, .dropped, UInt32(reason.rawValue), detail)
+    }
+
+    /// Whether ACL `acl`'s inbound or outbound rules allow the packet (first match decides, none
+    /// matching denies), and the deciding rule as a trace detail.
+    @inline(__always)
+    private func decide(_ acl: Int, inbound: Bool, _ proto: UInt8, _ service: UInt16?,
+                        _ remote: IPv4Address) -> (allowed: Bool, detail: UInt32) {
+        let rules = inbound ? acls[acl].inbound : acls[acl].outbound
+        let rule = NetworkACLSpec.firstMatch(rules, proto, service, remote)
+        return (rule.map { rules[$0].allow } ?? false, Self.traceDetail(acl: acl, rule: rule))
     }
 
     /// How a trace record names the rule that decided: `(acl + 1) << 16 | (position + 1)`, the position in

@@ -136,20 +136,8 @@ public struct SecurityPolicy: Sendable {
         portGroups = config.portGroups
     }
 
-    /// May `port`'s instance receive this first packet from `remote`?
-    @inline(__always)
-    public func allowsIngress(port: UInt16, protocol proto: UInt8, servicePort: UInt16, remote: IPv4Address) -> Bool {
-        ingressGroup(port: port, protocol: proto, servicePort: servicePort, remote: remote) >= 0
-    }
-
-    /// May `port`'s instance send this first packet to `remote`?
-    @inline(__always)
-    public func allowsEgress(port: UInt16, protocol proto: UInt8, servicePort: UInt16, remote: IPv4Address) -> Bool {
-        egressGroup(port: port, protocol: proto, servicePort: servicePort, remote: remote) >= 0
-    }
-
     /// The first of `port`'s groups (index into `FirewallConfig.groups`) whose ingress rules admit this
-    /// first packet from `remote`, or -1: the same decision as `allowsIngress`, naming the group for traces.
+    /// first packet from `remote`, or -1 (the packet is refused); the group is named in traces.
     @inline(__always)
     public func ingressGroup(port: UInt16, protocol proto: UInt8, servicePort: UInt16, remote: IPv4Address) -> Int {
         for g in portGroups[Int(port)] where ingress[g].allows(protocol: proto, servicePort: servicePort, remote: remote) {

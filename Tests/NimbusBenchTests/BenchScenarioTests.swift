@@ -181,13 +181,15 @@ import Testing
 
     // MARK: allocations of an optimized build
 
-    /// The release `nimbus` built beside the debug one (same scratch path), when it is newer than every
-    /// source file: the allocation counts of a debug build include its unspecialized generics.
+    /// The release `nimbus` built beside the debug one (same scratch path), or else in the repository's
+    /// default `.build` (a sanitizer build has its own scratch path), when it is newer than every source
+    /// file: the allocation counts of a debug build include its unspecialized generics.
     static var releaseBinary: String? {
         let debug = URL(fileURLWithPath: Repo.nimbus)
-        let release = debug.deletingLastPathComponent().deletingLastPathComponent()
+        let beside = debug.deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("release/nimbus").path
         let fm = FileManager.default
+        let release = fm.isExecutableFile(atPath: beside) ? beside : Repo.path(".build/release/nimbus")
         guard fm.isExecutableFile(atPath: release),
               let built = (try? fm.attributesOfItem(atPath: release))?[.modificationDate] as? Date else { return nil }
         let sources = Repo.root.appendingPathComponent("Sources")
